@@ -1,0 +1,69 @@
+"""hf-methods: recent ML research methods in the forms of the Hugging Face stack.
+
+`import hf_methods` registers every hf-methods architecture with transformers' Auto classes and exposes the public
+API of every method lazily: nothing heavy (a method's modeling code, peft, accelerate, datasets) is imported until
+a name is used, so importing the package costs about as much as `from transformers import AutoConfig, AutoModel`.
+
+```python
+import hf_methods
+from hf_methods import LDRKLLoss, RandomFeatureConfig, RandomFeatureModel
+hf_methods.list_methods()          # the catalogue of all 64 methods (see `hf-methods list`)
+```
+"""
+
+from hf_methods.common.lazy import lazy_exports
+
+__version__ = "0.1.0"
+
+# Public name -> defining module. One block per method, in paper order; shared building blocks last.
+_EXPORTS = {
+    # P01 random_features (models)
+    "RandomFeatureConfig": "hf_methods.models.random_features",
+    "RandomFeatureModel": "hf_methods.models.random_features",
+    "bandwidth_sweep": "hf_methods.models.random_features",
+    # P35 ldr (training)
+    "LDRKLLoss": "hf_methods.training.ldr",
+    "ALDRKLLoss": "hf_methods.training.ldr",
+    "LDRTrainer": "hf_methods.training.ldr",
+    # the catalogue
+    "METHODS": "hf_methods.zoo",
+    "Method": "hf_methods.zoo",
+    "get_method": "hf_methods.zoo",
+    "list_methods": "hf_methods.zoo",
+    # shared building blocks
+    "MLPConfig": "hf_methods.common.mlp",
+    "MLPForImageClassification": "hf_methods.common.mlp",
+    "MLPModel": "hf_methods.common.mlp",
+}
+
+# model_type -> (config class, {Auto class: model class}). Configs are registered now (cheap); model classes are
+# registered by name and imported on first use (see hf_methods/common/auto.py).
+AUTO_REGISTRY = {
+    # TODO-INTEGRATE random_features
+    "hfm-mlp": (
+        "hf_methods.common.mlp.configuration_mlp:MLPConfig",
+        {
+            "AutoModel": "hf_methods.common.mlp.modeling_mlp:MLPModel",
+            "AutoModelForImageClassification": "hf_methods.common.mlp.modeling_mlp:MLPForImageClassification",
+        },
+    ),
+}
+
+
+def _register_auto_classes() -> None:
+    from hf_methods.common.auto import register_config, register_model_lazily
+
+    for model_type, (config_path, models) in AUTO_REGISTRY.items():
+        register_model_lazily(register_config(model_type, config_path), models)
+
+
+_register_auto_classes()
+
+__getattr__, _dir = lazy_exports(__name__, _EXPORTS)
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+__all__ = sorted(_EXPORTS)

@@ -1,0 +1,1 @@
+"""adapters of hf-methods (see DESIGN.md §3)."""

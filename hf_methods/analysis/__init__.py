@@ -1,0 +1,1 @@
+"""analysis of hf-methods (see DESIGN.md §3)."""

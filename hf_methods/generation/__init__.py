@@ -1,0 +1,1 @@
+"""generation of hf-methods (see DESIGN.md §3)."""

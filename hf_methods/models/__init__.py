@@ -1,0 +1,1 @@
+"""transformers architectures of hf-methods."""

@@ -1,0 +1,1 @@
+"""training of hf-methods (see DESIGN.md §3)."""
