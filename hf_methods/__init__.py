@@ -39,7 +39,10 @@ _EXPORTS = {
 # model_type -> (config class, {Auto class: model class}). Configs are registered now (cheap); model classes are
 # registered by name and imported on first use (see hf_methods/common/auto.py).
 AUTO_REGISTRY = {
-    # TODO-INTEGRATE random_features
+    "hfm-random_features": (
+        "hf_methods.models.random_features.configuration_random_features:RandomFeatureConfig",
+        {"AutoModel": "hf_methods.models.random_features.modeling_random_features:RandomFeatureModel"},
+    ),
     "hfm-mlp": (
         "hf_methods.common.mlp.configuration_mlp:MLPConfig",
         {

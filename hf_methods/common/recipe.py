@@ -237,12 +237,23 @@ class RecipeRunner:
             return 0
         if not (path / RECIPE_STATE).exists():
             raise FileNotFoundError(f"--resume_from_checkpoint {spec}: {path} is not a complete recipe checkpoint")
+        self._drop_checkpoints_after(path)
         self.accelerator.load_state(str(path))
         # load_state restores model, optimizer, RNG and registered objects, but not the checkpoint counter.
         self.accelerator.project_configuration.iteration = checkpoint_number(path) + 1
         self.step = json.loads((path / RECIPE_STATE).read_text())["step"]
         self.print(f"[{self.slug}] resumed from {path} at step {self.step}")
         return self.step
+
+    def _drop_checkpoints_after(self, path: Path) -> None:
+        """Removes checkpoint folders newer than `path` (a save cut short by a kill), so numbering continues cleanly."""
+        import shutil
+
+        if not self.is_main_process:
+            return
+        for other in (self.output_dir / "checkpoints").glob("checkpoint_*"):
+            if checkpoint_number(other) > checkpoint_number(path):
+                shutil.rmtree(other, ignore_errors=True)
 
     def save_checkpoint(self, step: int) -> Path:
         """Saves a resumable checkpoint after `step` (so resuming continues at `step + 1`)."""

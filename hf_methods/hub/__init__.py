@@ -23,7 +23,7 @@ _LAZY = {
     "push_folder": "push",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = ["build_card", "push_folder", "write_card", "write_model_cards"]
 
 
 def __getattr__(name: str) -> Any:

@@ -80,13 +80,16 @@ See `hf-methods show {{ slug }}`.
 {%- endif %}
 
 ## Train it
-
+{% if recipe %}
 ```bash
 accelerate launch {{ recipe }}
 ```
 
 Every setting is a flag (`accelerate launch {{ recipe }} --help`); the script runs unchanged on CPU, one GPU or \
 several.
+{% else %}
+This method has no training recipe: use it as shown under Usage.
+{% endif -%}
 {% if run_command %}
 This checkpoint was produced with:
 
@@ -246,9 +249,7 @@ def write_model_cards(out_dir: str | Path | None = None, slugs: Sequence[str] | 
     if slugs is None:
         slugs = [method.slug for method in zoo.list_methods() if method.status != "planned"]
     else:
-        slugs = list(slugs)
-        for slug in slugs:
-            _get_method(slug)  # fail on a typo before writing anything
+        slugs = [_get_method(slug).slug for slug in slugs]  # fail on a typo before writing anything
     return [write_card(slug, out_dir / f"{slug}.md") for slug in slugs]
 
 
@@ -272,6 +273,7 @@ def _build_card(
     source_url: str | None = None,
 ) -> ModelCard:
     method = _get_method(slug)
+    slug = method.slug  # `get_method` also accepts a paper id such as "P35"
     result = load_claim_result(slug)
     eval_results = _eval_results(slug, result, source_url)
 
@@ -325,13 +327,10 @@ def _repo_root() -> Path:
 
 
 def _get_method(slug: str):
+    """The zoo's record for `slug`; the zoo raises a `ValueError` (with close matches) for an unknown slug."""
     from hf_methods import zoo
 
-    try:
-        return zoo.get_method(slug)
-    except (KeyError, ValueError) as err:
-        known = ", ".join(sorted(m.slug for m in zoo.list_methods()))
-        raise ValueError(f"Unknown method {slug!r}: expected one of the zoo's slugs ({known}).") from err
+    return zoo.get_method(slug)
 
 
 def _eval_results(slug: str, result: dict[str, Any] | None, source_url: str | None) -> list[EvalResult]:
@@ -366,8 +365,7 @@ def _eval_results(slug: str, result: dict[str, Any] | None, source_url: str | No
 
 def _summary(method) -> str:
     kind = KIND_PHRASES.get(method.kind, f"a {method.kind} method")
-    model_type = getattr(method, "model_type", None)
-    model_type = f" (`model_type` `{model_type}`)" if model_type else ""
+    model_type = f" (`model_type` `{method.model_type}`)" if method.kind == "models" else ""
     venue = f", {method.venue}" if getattr(method, "venue", None) else ""
     code_url = getattr(method, "code_url", None)
     code = f"Official code: <{code_url}>." if code_url else "There is no public official code."

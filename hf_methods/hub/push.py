@@ -134,15 +134,14 @@ def _resolve_token(token: str | None) -> str:
     return token
 
 
-def _describe_http_error(err, repo_id: str, endpoint: str) -> str:
+def _describe_http_error(err: Exception, repo_id: str, endpoint: str) -> str:
     response = getattr(err, "response", None)
     status = getattr(response, "status_code", None)
     server_message = getattr(err, "server_message", None)
     detail = f" The Hub said: {server_message.strip()}" if server_message else ""
     if status == 401:
         return (
-            f"Authentication failed (401) at {endpoint}: the token was rejected. Check it, then {_TOKEN_HELP}."
-            f"{detail}"
+            f"Authentication failed (401) at {endpoint}: the token was rejected. Check it, then {_TOKEN_HELP}.{detail}"
         )
     if status == 403:
         namespace = repo_id.split("/")[0]

@@ -341,6 +341,10 @@ class FakeHub:
     def repo_ids(self) -> list[str]:
         return sorted(self._server.repos)
 
+    def repo(self, repo_id: str) -> FakeRepo:
+        """The stored repo (KeyError if it does not exist)."""
+        return self._server.repos[repo_id]
+
     def files(self, repo_id: str, revision: str = DEFAULT_BRANCH) -> dict[str, bytes]:
         """The files of `repo_id` at `revision` (a branch or commit oid); KeyError if either does not exist."""
         repo = self._server.repos[repo_id]

@@ -21,13 +21,19 @@ from .fake_hub import FakeHub
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RECIPE = REPO_ROOT / "recipes" / "ldr.py"
-CLI = REPO_ROOT / "hf_methods" / "cli.py"
 REPO_ID = "zoo/tiny"
 SECRET = f"hf_s3cret_{secrets.token_hex(8)}"
 SUBPROCESS_TIMEOUT = 120
 
 # Environment variables that would let a subprocess find a token or refuse to reach the (fake) Hub.
-_HUB_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_ENDPOINT")
+_HUB_ENV = (
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HF_TOKEN_PATH",
+    "HF_ENDPOINT",
+)
 
 
 def hub_env(hub: FakeHub, hf_home: Path, token: str | None = SECRET) -> dict[str, str]:
@@ -46,14 +52,7 @@ def hub_env(hub: FakeHub, hf_home: Path, token: str | None = SECRET) -> dict[str
 
 def run_push(folder: Path, repo_id: str, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess:
     """Runs `hf-methods push <folder> --repo-id <repo_id> [extra]` in a subprocess."""
-    if CLI.exists():
-        command = [sys.executable, "-m", "hf_methods.cli", "push", str(folder), "--repo-id", repo_id, *extra]
-    else:
-        # TODO(hub): hf_methods/cli.py does not exist yet. Once it does (with `push FOLDER --repo-id ID [--token]
-        # [--private]` calling `push_folder`), delete this branch and always use the CLI command above.
-        assert not extra, "extra CLI flags need the real CLI"
-        code = "import sys; from hf_methods.hub.push import push_folder; print(push_folder(sys.argv[1], sys.argv[2]))"
-        command = [sys.executable, "-c", code, str(folder), repo_id]
+    command = [sys.executable, "-m", "hf_methods.cli", "push", str(folder), "--repo-id", repo_id, *extra]
     return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
 
 
@@ -135,9 +134,12 @@ def recipe_output(tmp_path_factory) -> Path:
 def test_push_then_download_round_trip(recipe_output, tmp_path):
     with FakeHub(token=SECRET) as hub:
         env = hub_env(hub, tmp_path / "hf_home")
-        push = run_push(recipe_output, REPO_ID, env)
+        # The token comes from `--token` here (HF_TOKEN is used by the download, and by the 401 test below).
+        push_env = hub_env(hub, tmp_path / "hf_home", token=None)
+        push = run_push(recipe_output, REPO_ID, push_env, "--token", SECRET, "--private")
         assert push.returncode == 0, output_of(push)
         assert f"{hub.endpoint}/{REPO_ID}/commit/" in push.stdout
+        assert hub.repo(REPO_ID).private
 
         download = run_python(
             "import sys; from huggingface_hub import snapshot_download; print(snapshot_download(sys.argv[1]))",
@@ -254,18 +256,27 @@ def test_no_token_anywhere(tmp_path, monkeypatch):
         push_folder(tmp_path, REPO_ID)
 
 
-def test_http_errors_never_echo_the_token(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "status, expected",
+    [
+        (401, r"Authentication failed \(401\)"),
+        (403, r"Permission denied \(403\) for 'zoo/tiny'"),
+        (404, r"Not found \(404\) while pushing to 'zoo/tiny'"),
+        (500, r"The Hub refused the push to 'zoo/tiny' \(HTTP 500\)"),
+    ],
+)
+def test_http_errors_are_readable_and_never_echo_the_token(tmp_path, monkeypatch, status, expected):
     import httpx2
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
-    def forbidden(self, *args, **kwargs):
+    def failing(self, *args, **kwargs):
         request = httpx2.Request("POST", "https://hub.example/api/repos/create")
-        response = httpx2.Response(403, request=request)
-        raise HfHubHTTPError("403 Forbidden", response=response, server_message=f"token {SECRET} cannot write")
+        response = httpx2.Response(status, request=request)
+        raise HfHubHTTPError(f"{status} error", response=response, server_message=f"token {SECRET} was echoed")
 
-    monkeypatch.setattr(HfApi, "create_repo", forbidden)
+    monkeypatch.setattr(HfApi, "create_repo", failing)
     (tmp_path / "config.json").write_text("{}")
-    with pytest.raises(RuntimeError, match=r"Permission denied \(403\) for 'zoo/tiny'") as info:
+    with pytest.raises(RuntimeError, match=expected) as info:
         push_folder(tmp_path, REPO_ID, token=SECRET)
     assert SECRET not in "".join(traceback.format_exception(info.value))

@@ -15,5 +15,6 @@ __getattr__, __dir__ = lazy_exports(
         "RandomFeatureOutput": ".modeling_random_features",
         "bandwidth_sweep": ".sweep",
         "SweepResult": ".sweep",
+        "sinusoid_target": ".sweep",
     },
 )

@@ -56,6 +56,14 @@ def draw_hidden_parameters(config: RandomFeatureConfig) -> tuple[torch.Tensor, t
     return a, b
 
 
+def _spd_solve(matrix: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """Solves `matrix @ x = rhs` for a symmetric positive-definite `matrix` (Cholesky, LU if that fails)."""
+    factor, info = torch.linalg.cholesky_ex(matrix)
+    if info.item() == 0:
+        return torch.cholesky_solve(rhs, factor)
+    return torch.linalg.solve(matrix, rhs)
+
+
 def _relative_mse(predictions: torch.Tensor, targets: torch.Tensor) -> float:
     """Σ(ŷ − y)² / Σ(y − ȳ)² over samples and outputs (ȳ per output): 1 is the error of the best constant."""
     residual = (predictions - targets).pow(2).sum()
@@ -218,7 +226,8 @@ class RandomFeatureModel(RandomFeaturePreTrainedModel):
         The paper writes c = (HᵀH + ρI)^{-1}Hᵀy; normalising by n keeps ρ on the scale of the O(1) Gram entries of
         bounded activations whatever n is, so a small ρ bounds the readout norm and plain least squares cannot "cheat"
         the approximation-error floor through huge, cancelling coefficients. The bias column is penalised like the
-        others. The solve runs in float64 whatever the model dtype.
+        others. The solve runs in float64 whatever the model dtype; when N + 1 > n it uses the equivalent n × n form
+        Φᵀ(ΦΦᵀ / n + ρ I)^{-1} y / n. With `ridge=0` it returns the minimum-norm least-squares readout.
 
         Args:
             inputs (`torch.FloatTensor` of shape `(n, in_dim)` or `(..., in_dim)`):
@@ -244,9 +253,18 @@ class RandomFeatureModel(RandomFeaturePreTrainedModel):
 
         hidden = self._hidden(x.to(self.a.device), torch.float64)
         phi = torch.cat([hidden, hidden.new_ones(n, 1)], dim=1)
-        gram = phi.T @ phi / n
-        gram.diagonal().add_(float(ridge))
-        solution = torch.linalg.solve(gram, phi.T @ y / n)  # (N + 1, out_dim)
+        if ridge == 0:
+            # plain least squares, minimum-norm solution (what the ridge guards against: see the docstring)
+            solution = torch.linalg.pinv(phi) @ y
+        elif phi.shape[1] <= n:
+            gram = phi.T @ phi / n
+            gram.diagonal().add_(float(ridge))
+            solution = _spd_solve(gram, phi.T @ y / n)
+        else:
+            # wider than the data: the same solution through (ΦᵀΦ/n + ρI)^{-1}Φᵀ = Φᵀ(ΦΦᵀ/n + ρI)^{-1}, an n × n solve
+            kernel = phi @ phi.T / n
+            kernel.diagonal().add_(float(ridge))
+            solution = phi.T @ _spd_solve(kernel, y / n)
 
         self.readout.weight.copy_(solution[:-1].T)
         self.readout.bias.copy_(solution[-1])

@@ -1,0 +1,110 @@
+"""Shared recipe pieces (hf_methods.common.recipe): arguments, YAML, checkpoint/resume, multi-process runs."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from hf_methods.common.recipe import RecipeArguments, latest_checkpoint, parse_recipe_args
+
+
+@dataclass
+class ToyArgs(RecipeArguments):
+    learning_rate: float = field(default=1e-3, metadata={"help": "learning rate"})
+    hidden: int = 8
+
+
+def test_defaults_and_flags():
+    args = parse_recipe_args(ToyArgs, ["--learning_rate", "0.5"], slug="toy")
+    assert args.output_dir == "outputs/toy" and args.learning_rate == 0.5 and args.max_steps == 200
+    for flag in ("output_dir", "max_steps", "seed", "resume_from_checkpoint", "push_to_hub", "hub_model_id"):
+        assert hasattr(args, flag)
+
+
+def test_yaml_config_with_flags_winning(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("learning_rate: 0.25\nhidden: 32\nmax_steps: 7\n")
+    args = parse_recipe_args(ToyArgs, ["--config", str(path), "--hidden", "64"], slug="toy")
+    assert (args.learning_rate, args.hidden, args.max_steps) == (0.25, 64, 7)
+
+
+@pytest.mark.parametrize(
+    "argv,error,match",
+    [
+        (["--push_to_hub"], ValueError, "hub_model_id"),
+        (["--max_steps", "-1"], ValueError, "max_steps"),
+        (["--config", "/nonexistent.yaml"], FileNotFoundError, "config"),
+    ],
+)
+def test_bad_arguments(argv, error, match):
+    with pytest.raises(error, match=match):
+        parse_recipe_args(ToyArgs, argv, slug="toy")
+
+
+def test_unknown_yaml_key(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("learning_rat: 0.25\n")
+    with pytest.raises(ValueError, match="learning_rat"):
+        parse_recipe_args(ToyArgs, ["--config", str(path)], slug="toy")
+
+
+def _recipe(repo_root, *args):
+    return [sys.executable, str(repo_root / "recipes" / "ldr.py"), *map(str, args)]
+
+
+def _weights(folder):
+    return load_file(folder / "model.safetensors")
+
+
+def test_killed_run_resumes_to_identical_weights(repo_root, tmp_path):
+    """A run SIGKILLed after a checkpoint and resumed ends bit-identical to an uninterrupted run."""
+    common = ["--max_steps", 1500, "--checkpoint_every", 5, "--loss", "aldr_kl", "--seed", 3, "--log_every", 50]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    subprocess.run(_recipe(repo_root, *common, "--output_dir", full), check=True, capture_output=True, timeout=600)
+
+    proc = subprocess.Popen(_recipe(repo_root, *common, "--output_dir", killed),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while latest_checkpoint(killed) is None and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (killed / "model.safetensors").exists()
+    checkpoint = latest_checkpoint(killed)
+    step = json.loads((checkpoint / "recipe_state.json").read_text())["step"]
+    assert 0 < step < 1500
+
+    out = subprocess.run(_recipe(repo_root, *common, "--output_dir", killed, "--resume_from_checkpoint", "latest"),
+                         check=True, capture_output=True, text=True, timeout=600)
+    assert f"at step {step}" in out.stdout + out.stderr
+    a, b = _weights(full), _weights(killed)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), f"{name} differs after resume"
+    # the checkpoint counter continued instead of overwriting older checkpoints
+    numbers = sorted(int(p.name.split("_")[1]) for p in (killed / "checkpoints").iterdir())
+    assert numbers == sorted(int(p.name.split("_")[1]) for p in (full / "checkpoints").iterdir())
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes(repo_root, tmp_path):
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    assert torchrun, "torchrun is installed with torch"
+    env = os.environ | {"ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [torchrun, "--nproc_per_node", "2", "--master_port", "29517", str(repo_root / "recipes" / "ldr.py"),
+         "--max_steps", "5", "--output_dir", str(tmp_path / "ddp")],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "2 process(es)" in out.stdout
+    assert (tmp_path / "ddp" / "model.safetensors").exists() and (tmp_path / "ddp" / "README.md").exists()
