@@ -67,7 +67,13 @@ MODEL_CASES: list[ModelCase] = [
         models={"hf_methods.models.random_features:RandomFeatureModel": "AutoModel"},
         make_inputs=_random_features_inputs,
         output_key="predictions",
-        bad_configs=[({"width": 0}, "width"), ({"activation": "swish"}, "activation"), ({"bandwidth": -1.0}, "bandwidth")],
+        bad_configs=[
+            ({"width": 0}, "width"),
+            ({"activation": "swish"}, "activation"),
+            ({"bandwidth": -1.0}, "bandwidth"),
+            ({"ridge": -1.0}, "ridge"),
+            ({"weight_dist": "laplace"}, "weight_dist"),
+        ],
         batch_keys=("inputs", "labels"),
     ),
     # a shared building block (hf_methods.common.mlp), not a method: it backs the training methods' recipes
@@ -163,3 +169,20 @@ ADAPTER_CASES: list[AdapterCase] = [
     # peft's own LoRA: the reference the matrix is checked on; hf-methods adapters join the list as they land
     peft_case("peft-lora-reference", _reference_lora_config, prefix="lora_"),
 ]
+
+
+# ----------------------------------------------------------------------------------------------------------- discovery
+# A method may keep its cases next to its own tests, in `tests/<kind>/cases_<slug>.py` defining `MODEL_CASES` and/or
+# `ADAPTER_CASES` lists; they join the matrices here.
+
+
+def _discover() -> None:
+    from pathlib import Path
+
+    for path in sorted(Path(__file__).parent.glob("*/cases_*.py")):
+        module = importlib.import_module(f"tests.{path.parent.name}.{path.stem}")
+        MODEL_CASES.extend(getattr(module, "MODEL_CASES", []))
+        ADAPTER_CASES.extend(getattr(module, "ADAPTER_CASES", []))
+
+
+_discover()

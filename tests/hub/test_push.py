@@ -20,7 +20,6 @@ from hf_methods.hub.push import push_folder
 from .fake_hub import FakeHub
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-RECIPE = REPO_ROOT / "recipes" / "ldr.py"
 REPO_ID = "zoo/tiny"
 SECRET = f"hf_s3cret_{secrets.token_hex(8)}"
 SUBPROCESS_TIMEOUT = 120
@@ -75,49 +74,15 @@ def local_files(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _build_stand_in_output(out: Path) -> None:
-    """What `recipes/ldr.py --max_steps 3 --output_dir out` leaves: weights, config, card, training state."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from hf_methods.hub.cards import write_card
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=99,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-    )
-    LlamaForCausalLM(config).save_pretrained(out)
-    write_card(
-        "ldr",
-        out / "README.md",
-        output_dir=out,
-        run_metrics={"train_loss": 4.6, "max_steps": 3},
-        run_command="accelerate launch recipes/ldr.py --max_steps 3",
-    )
-    (out / "logs").mkdir()
-    (out / "logs" / "metrics.jsonl").write_text('{"step": 3, "loss": 4.6}\n')
-
-
 @pytest.fixture(scope="module")
 def recipe_output(tmp_path_factory) -> Path:
     """A recipe's Hub-ready output folder, with training state (`checkpoints/`) that must not be pushed."""
     out = tmp_path_factory.mktemp("ldr-output")
-    if RECIPE.exists():
-        env = {key: value for key, value in os.environ.items() if key != "HF_ENDPOINT"}
-        env["HF_HUB_OFFLINE"] = "1"
-        command = [sys.executable, "recipes/ldr.py", "--max_steps", "3", "--output_dir", str(out)]
-        proc = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, f"recipe failed:\n{output_of(proc)[-4000:]}"
-    else:
-        # TODO(hub): recipes/ldr.py does not exist yet; this builds an equivalent folder. Delete this branch (and
-        # `_build_stand_in_output`) once the recipe lands.
-        _build_stand_in_output(out)
+    env = {key: value for key, value in os.environ.items() if key != "HF_ENDPOINT"}
+    env["HF_HUB_OFFLINE"] = "1"
+    command = [sys.executable, "recipes/ldr.py", "--max_steps", "3", "--output_dir", str(out)]
+    proc = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"recipes/ldr.py failed:\n{output_of(proc)[-4000:]}"
     assert (out / "README.md").is_file() and (out / "config.json").is_file()
     # Make sure there is training state to leave out, whatever the recipe's checkpointing interval.
     checkpoint = out / "checkpoints" / "checkpoint_0" / "x.bin"
@@ -196,8 +161,8 @@ def test_push_with_bad_repo_id_fails_before_any_request(recipe_output, tmp_path)
     with FakeHub(token=SECRET) as hub:
         proc = run_push(recipe_output, "not a/valid//id", hub_env(hub, tmp_path / "hf_home"))
         assert proc.returncode != 0
-        assert "Invalid repo id 'not a/valid//id'" in output_of(proc)
-        assert '"namespace/name"' in output_of(proc)
+        message = output_of(proc)
+        assert "Invalid repo id 'not a/valid//id'" in message and '"namespace/name"' in message
         assert hub.requests == []
 
 
@@ -209,7 +174,7 @@ def test_push_with_rejected_token_gives_readable_error(recipe_output, tmp_path):
         assert "Authentication failed (401)" in message and "hf auth login" in message
         assert SECRET not in message
         assert hub.repo_ids == []
-        assert {status for _, _, status in hub.requests} == {401}
+        assert hub.requests and {status for _, _, status in hub.requests} == {401}
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ def _batch(n: int = 16, k: int = K, scale: float = 3.0, seed: int = 0, dtype=tor
     return logits, labels
 
 
-# ----------------------------------------------------------------------------------------------------------- references
+# -------------------------------------------------------------------------------------------------------- references
 
 
 def reference_ldr_kl(logits, labels, lambda_, margin, normalize):

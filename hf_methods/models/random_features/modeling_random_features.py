@@ -164,7 +164,7 @@ class RandomFeatureModel(RandomFeaturePreTrainedModel):
         return targets
 
     def _hidden(self, inputs: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        # Eq. (1): the j-th feature of x is σ(a_jᵀx − b_j).
+        # the hidden layer of f_N(x) = Σ_j c_j σ(a_jᵀx − b_j): feature j of x is σ(a_jᵀx − b_j)
         a, b = self.a.to(dtype), self.b.to(dtype)
         return self.activation(inputs.to(dtype) @ a.T - b)
 

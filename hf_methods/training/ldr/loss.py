@@ -201,8 +201,10 @@ class LDRKLLoss(nn.Module):
 class ALDRKLLoss(nn.Module):
     r"""Adaptive LDR-KL: LDR-KL with a per-example temperature `λ_i` adapted to how noisy its label looks.
 
-    The paper's objective adds `−(α log K / (2 λ0)) (λ_i − λ0)²` to the loss and maximises over `λ_i` too; the
-    official code takes one closed-form step per visit of example i (`ALDRLoss_V1`):
+    The objective maximises over `λ_i` too: `max_{p, λ_i} Σ_k p_k d_k − λ_i KL(p ‖ u) − (α log K / (2 λ0))
+    (λ_i − λ0)²` with `d_k = c·1[k≠y] + f_k − f_y`; for a fixed `p` the best `λ_i` is `λ0 − λ0 KL(p ‖ u)/(α log K)`.
+    The official code (`ALDRLoss_V1`) takes one such closed-form step per visit of example i, with `p` the softmax
+    of the scores at the previous `λ_i`:
 
         f̃   = f / (‖f‖₁ / K)                                       (score normalisation; optional softplus first)
         p_i = softmax(f̃ / λ_i^old)                                  (smoothed: p ← (p + 1e-5) / Σ(p + 1e-5))

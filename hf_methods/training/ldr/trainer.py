@@ -76,8 +76,8 @@ class LDRTrainer(Trainer):
         else:
             if sample_idx is None:
                 raise ValueError(
-                    f"{type(self.loss_fn).__name__} needs the batch column {self.index_column!r} (each example's index "
-                    "in the training set); add it to the training set and set remove_unused_columns=False"
+                    f"{type(self.loss_fn).__name__} needs the batch column {self.index_column!r} (each example's "
+                    "index in the training set); add it to the training set and set remove_unused_columns=False"
                 )
             loss = self.loss_fn(logits, labels, sample_idx)
             if self.accelerator.num_processes > 1:
