@@ -7,7 +7,9 @@ of the run, as in the official experiments (`Optimization-AI/ICML2023_LDR`, `exp
 5e-3, batch 64, 100 epochs for the tabular MLPs, λ = 10, c = 0.1, α = 2). Each batch carries the examples'
 `sample_idx`, which ALDR-KL uses to index its per-example temperature buffer; that buffer is checkpointed with the
 model, so a killed and resumed run ends with the same weights as an uninterrupted one. At the end the recipe reports
-the accuracy on the clean test set, on the noisy training labels and on the true training labels.
+the accuracy on the clean test set, on the noisy training labels and on the true training labels. The default run
+takes about 15 s on 2 CPU cores and reaches about 0.87 clean test accuracy (cross-entropy: about 0.82; see
+`benchmarks/claims/ldr.py` for the seeded comparison).
 
 Usage:
 
@@ -44,7 +46,9 @@ class LDRArguments(RecipeArguments):
     loss: str = field(default="aldr_kl", metadata={"help": f"The training loss: one of {sorted(LOSSES)}."})
     noise_rate: float = field(default=0.6, metadata={"help": "Fraction of training labels corrupted."})
     noise_kind: str = field(default="uniform", metadata={"help": "'uniform' (another class at random) or 'flip'."})
-    learning_rate: float = field(default=1e-3, metadata={"help": "SGD learning rate (÷10 at 50% and 75% of the run)."})
+    learning_rate: float = field(
+        default=1e-3, metadata={"help": "SGD learning rate (divided by 10 at 1/2 and 3/4 of the run)."}
+    )
     momentum: float = field(default=0.9, metadata={"help": "SGD momentum."})
     weight_decay: float = field(default=5e-3, metadata={"help": "SGD weight decay (L2 penalty)."})
     batch_size: int = field(default=64, metadata={"help": "Batch size per process."})

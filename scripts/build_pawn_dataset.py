@@ -9,7 +9,7 @@ to the same number of tokens as the machine continuation of the same opening, so
 Decoding settings rotate over the openings (`DECODING`), generation runs in left-padded batches, everything is seeded.
 Run once (a few minutes on 2 CPU cores) and commit the JSONL and `DATASHEET.md`:
 
-    python scripts/build_pawn_dataset.py --per_domain 80
+    python scripts/build_pawn_dataset.py --per_domain 48
 """
 
 from __future__ import annotations
@@ -56,10 +56,10 @@ def select_paragraphs(tokenizer, domain: str, count: int, min_tokens: int, seed:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--per_domain", type=int, default=80, help="Openings per domain (one human + one machine doc).")
+    parser.add_argument("--per_domain", type=int, default=48, help="Openings per domain (one human + one machine doc).")
     parser.add_argument("--opening_tokens", type=int, default=16)
-    parser.add_argument("--new_tokens", type=int, default=80)
-    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--new_tokens", type=int, default=48)
+    parser.add_argument("--batch_size", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output_dir", default="data/pawn")
     args = parser.parse_args(argv)

@@ -357,6 +357,10 @@ def test_trainer_steps_change_weights_and_lambdas(tmp_path):
     saved = torch.load(tmp_path / "checkpoint-2" / "ldr_loss_state.pt")
     assert saved["lambdas"].shape == (len(dataset),)
     assert trainer.evaluate(dataset)["eval_loss"] > -1e9  # evaluation: λ_i = λ0, no index needed
+    # resuming restores the λ buffer of the checkpoint
+    fresh = ALDRKLLoss(len(dataset), lambda0=1.0, normalize=False)
+    _trainer(tmp_path, fresh, dataset)._load_from_checkpoint(str(tmp_path / "checkpoint-2"))
+    torch.testing.assert_close(fresh.lambdas, saved["lambdas"])
 
 
 def test_trainer_with_ldr_kl_loss_decreases(tmp_path):

@@ -127,8 +127,14 @@ class HydraConfig(PreTrainedConfig):
             self.lm_loss_weight = 0.0 if plus else 1.0
         if self.teacher_loss_weight is None:
             self.teacher_loss_weight = 1.0 if plus else 0.0
-        for name in ("dropout", "lm_loss_weight", "teacher_loss_weight", "posterior_threshold", "posterior_alpha",
-                     "initializer_range"):
+        for name in (
+            "dropout",
+            "lm_loss_weight",
+            "teacher_loss_weight",
+            "posterior_threshold",
+            "posterior_alpha",
+            "initializer_range",
+        ):
             setattr(self, name, float(getattr(self, name)))
         if plus and self.prefix_layer_config is None:
             heads = max(1, self.hidden_size // 64) if self.hidden_size % 64 == 0 else 1

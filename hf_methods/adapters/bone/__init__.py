@@ -1,0 +1,35 @@
+"""Bone (Block Affine, P46) as a first-class PEFT method: a documented layer over `peft.MissConfig`.
+
+`BoneConfig(...)` returns a plain `peft.MissConfig`, so `peft.get_peft_model(model, BoneConfig(...))` gives an ordinary
+`PeftModel` whose adapter reloads with `PeftModel.from_pretrained` without hf-methods. `get_bone_model` and
+`add_bone_adapter` add the early checks PEFT lacks (see `model.py`).
+"""
+
+from hf_methods.common.lazy import lazy_exports
+
+__all__ = [
+    "BONE_VARIANTS",
+    "BoneConfig",
+    "add_bone_adapter",
+    "bone_delta_weight",
+    "bone_variant",
+    "check_bone_targets",
+    "count_bone_parameters",
+    "get_bone_model",
+    "matched_lora_rank",
+]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "BONE_VARIANTS": ".config",
+        "BoneConfig": ".config",
+        "bone_variant": ".config",
+        "bone_delta_weight": ".delta",
+        "add_bone_adapter": ".model",
+        "check_bone_targets": ".model",
+        "count_bone_parameters": ".model",
+        "get_bone_model": ".model",
+        "matched_lora_rank": ".model",
+    },
+)

@@ -1,0 +1,15 @@
+"""Quantized Side Tuning (P04, Zhang et al., ACL 2024): a side network on a frozen (4-bit) causal LM.
+
+PEFT's method enum is closed to out-of-tree tuners and QST is a model-level side network rather than a layer swap, so
+QST gets a PEFT-shaped API of its own: `QSTConfig`, `get_qst_model(base, config)`, `QSTModel.save_pretrained(path)`
+(side weights + config only) and `QSTModel.from_pretrained(base, path)`.
+"""
+
+from hf_methods.common.lazy import lazy_exports
+
+__all__ = ["QSTConfig", "QSTModel", "QSTSideNetwork", "get_qst_model"]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {"QSTConfig": ".config", "QSTModel": ".model", "QSTSideNetwork": ".model", "get_qst_model": ".model"},
+)

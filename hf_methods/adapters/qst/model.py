@@ -1,0 +1,471 @@
+"""Quantized Side Tuning: a trainable side network on the hidden states of a frozen (optionally 4-bit) causal LM.
+
+The frozen base model runs under `torch.no_grad()`; forward hooks on its decoder layers stream each layer's output
+through a small downsampler (with autograd re-enabled on a detached input), and a hook on the base model's decoder
+stack runs the side stack (a decoder of the base's own architecture at width `d/r`) and replaces the final hidden
+state by the output mix before the frozen LM head. Nothing of the base model's modeling code is copied, so the base can
+be a bitsandbytes NF4 model or a plain one, and `generate()` is the base model's own.
+
+Equations (official code `YouAreSpecialToMe/QST`, `modeling_llama_qst.py`), with `h_0` the embeddings and `h_i` the
+raw output of base layer `i` (before the final norm):
+
+    D(h)  = LayerNorm(W_B · SiLU(W_A · h))                       downsample R^d -> R^{d/r}
+    g_0   = D_0(h_0)
+    u_i   = (1 - z_i) ⊙ D_i(h_i) + z_i ⊙ g_{i-1},   z_i = σ(ζ_i)   i = 1..L
+    g_i   = s_i(u_i)                                              side decoder layer i (width d/r)
+    o     = ĥ + γ ⊙ (U(RMSNorm_qst(g_L)) − ĥ),      ĥ = RMSNorm(h_L)  (identity_init, γ = 0 at init)
+      or  o = a ⊙ ĥ + (1 − a) ⊙ U(RMSNorm_qst(g_L)),  a = σ(ζ_lm)      (official, identity_init=False)
+    logits = LMHead(o)                                            frozen
+"""
+
+from __future__ import annotations
+
+import copy
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .config import BASE_SIGNATURE_KEYS, WEIGHTS_NAME, QSTConfig
+
+_ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh}
+
+
+class QSTDownsample(nn.Module):
+    """A downsample module `D : R^d -> R^{d/r}` fed with a detached base hidden state.
+
+    - `"adapter"` (official `AdapterLinear`): `D(h) = LayerNorm(W_B · act(W_A · h))`, `W_A ∈ R^{k×d}`,
+      `W_B ∈ R^{(d/r)×k}`, no bias, both kaiming-uniform (nn.Linear's default). The official dropout is
+      effectively disabled (it builds `Identity` when dropout > 0), so there is none here.
+    - `"linear"`: `D(h) = W · h`, `W ∈ R^{(d/r)×d}`.
+    - `"avgpool"` / `"maxpool"`: mean / max over consecutive groups of `r` hidden units, no parameters (the
+      parameter-free "gradient-free" option; not in the official code).
+    """
+
+    def __init__(self, hidden_size: int, config: QSTConfig):
+        super().__init__()
+        self.kind = config.downsample
+        self.r = config.reduction_factor
+        out = hidden_size // self.r
+        if self.kind == "adapter":
+            self.down_a = nn.Linear(hidden_size, config.adapter_rank, bias=False)
+            self.act = _ACTIVATIONS[config.activation]()
+            self.down_b = nn.Linear(config.adapter_rank, out, bias=False)
+            self.norm = nn.LayerNorm(out)
+        elif self.kind == "linear":
+            self.proj = nn.Linear(hidden_size, out, bias=False)
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if self.kind == "adapter":
+            return self.norm(self.down_b(self.act(self.down_a(hidden_states))))
+        if self.kind == "linear":
+            return self.proj(hidden_states)
+        grouped = hidden_states.unflatten(-1, (-1, self.r))
+        return grouped.mean(-1) if self.kind == "avgpool" else grouped.amax(-1)
+
+
+def side_config(base_config, config: QSTConfig):
+    """The side stack's config: a copy of the base config at width `d/r`, MLP width `I/r`, same head counts.
+
+    `head_dim` is set explicitly (`(d/r) / H`): transformers v5 Llama configs carry it as a field, so shrinking
+    `hidden_size` alone would keep the base's head size.
+    """
+    r = config.reduction_factor
+    side = copy.deepcopy(base_config)
+    for key in ("quantization_config", "auto_map"):
+        if key in side.__dict__:
+            delattr(side, key)
+    side.hidden_size = base_config.hidden_size // r
+    side.intermediate_size = base_config.intermediate_size // r
+    side.head_dim = side.hidden_size // base_config.num_attention_heads
+    side.vocab_size = 1  # the side stack has no token embedding: its inputs are D_0(h_0)
+    side.pad_token_id = None
+    side.tie_word_embeddings = False
+    side.use_cache = True
+    attn = config.side_attn_implementation or getattr(base_config, "_attn_implementation", None) or "sdpa"
+    side._attn_implementation = attn
+    return side
+
+
+class QSTSideNetwork(nn.Module):
+    """Every trainable part of QST: downsamplers, side decoder stack, per-layer gates, upsample and output gate.
+
+    Args:
+        base_config (`PreTrainedConfig`): the frozen base model's config (Llama family).
+        config (`QSTConfig`): the QST settings.
+    """
+
+    def __init__(self, base_config, config: QSTConfig):
+        super().__init__()
+        from transformers import AutoModel
+
+        d, n_layers = base_config.hidden_size, base_config.num_hidden_layers
+        self.num_layers = n_layers
+        self.share_embedding_downsampler = config.share_embedding_downsampler
+        self.identity_init = config.identity_init
+        n_down = n_layers if config.share_embedding_downsampler else n_layers + 1
+        self.downsample = nn.ModuleList([QSTDownsample(d, config) for _ in range(n_down)])
+        self.side = AutoModel.from_config(side_config(base_config, config))
+        self.side.embed_tokens = None  # inputs come as inputs_embeds = D_0(h_0)
+        width = d // config.reduction_factor
+        # ζ_i, one gate vector per side layer: z_i = σ(ζ_i) weighs the previous side state against D_i(h_i)
+        self.gate_logits = nn.Parameter(torch.full((n_layers, width), float(config.gate_init)))
+        self.upsample = nn.Linear(width, d)
+        if config.identity_init:
+            # γ in o = ĥ + γ ⊙ (U(ĝ) − ĥ); 0 at init, so the output equals the base model's exactly
+            self.output_gate = nn.Parameter(torch.zeros(d))
+        else:
+            # ζ_lm in o = σ(ζ_lm) ⊙ ĥ + (1 − σ(ζ_lm)) ⊙ U(ĝ) (official `lm_head_z`, registered and trained here)
+            self.output_gate = nn.Parameter(torch.full((d,), float(config.output_gate_init)))
+
+    def downsampler_for(self, state_index: int) -> QSTDownsample:
+        """The downsampler of hidden state `state_index` (0: embeddings, i: output of base layer i)."""
+        if self.share_embedding_downsampler:  # official: D_0 serves h_0 and h_1, D_{i-1} serves h_i
+            return self.downsample[max(state_index - 1, 0)]
+        return self.downsample[state_index]
+
+    def mix_gate(self, layer: int, previous: torch.Tensor, downsampled: torch.Tensor) -> torch.Tensor:
+        """`u_i = (1 − z_i) ⊙ D_i(h_i) + z_i ⊙ g_{i−1}`, `z_i = σ(ζ_i)` (`layer` = i − 1)."""
+        z = torch.sigmoid(self.gate_logits[layer])
+        return (1 - z) * downsampled + z * previous
+
+    def mix_output(self, base_hidden: torch.Tensor, side_hidden: torch.Tensor) -> torch.Tensor:
+        """The output mix of the final base hidden state `ĥ` and the upsampled side state `U(ĝ)`."""
+        up = self.upsample(side_hidden)
+        h = base_hidden.to(up.dtype)
+        if self.identity_init:
+            out = h + self.output_gate * (up - h)
+        else:
+            a = torch.sigmoid(self.output_gate)
+            out = a * h + (1 - a) * up
+        return out.to(base_hidden.dtype)
+
+
+def _first_tensor(output):
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+class QSTModel(nn.Module):
+    """A frozen causal LM with a QST side network, PEFT-shaped (`save_pretrained`, `from_pretrained`, `generate`).
+
+    The base model is **not** a registered submodule: `parameters()`, `state_dict()`, `.to()` and distributed
+    wrappers see only the side network (`qst.*`), so checkpoints and optimizer states stay adapter-sized and no
+    gradient can reach the base. Place the base model on its device before wrapping it (a 4-bit base is placed when
+    loaded). The base stays usable on its own: `unload()` removes the hooks and returns it unchanged.
+
+    Generation uses the base model's own `generate()`: the side stack keeps its key/value states in extra layers
+    appended to the base model's `DynamicCache`, so reordering, cropping and batch selection apply to both stacks.
+
+    Args:
+        base_model (`PreTrainedModel`): a Llama-family `*ForCausalLM`, plain or loaded in 4-bit with bitsandbytes.
+        config (`QSTConfig`): the QST settings.
+    """
+
+    def __init__(self, base_model, config: QSTConfig):
+        super().__init__()
+        _check_base_model(base_model)
+        if not isinstance(config, QSTConfig):
+            raise TypeError(f"config must be a QSTConfig, got {type(config).__name__}")
+        config.check_base_config(base_model.config)
+        config = copy.deepcopy(config)
+        base_config = base_model.config
+        config.base_config = {k: getattr(base_config, k, None) for k in BASE_SIGNATURE_KEYS}
+        if config.base_model_name_or_path is None:
+            config.base_model_name_or_path = getattr(base_config, "_name_or_path", None) or None
+        quant = getattr(base_config, "quantization_config", None)
+        if quant is not None:
+            config.quantization = quant.to_dict() if hasattr(quant, "to_dict") else dict(quant)
+        object.__setattr__(self, "base_model", base_model)  # deliberately not a submodule (see the class docstring)
+        self.qst_config = config
+        base_model.requires_grad_(False)
+        device = next(base_model.parameters()).device
+        self.qst = QSTSideNetwork(base_config, config).to(device=device, dtype=torch.float32)
+        self._enabled = True
+        self._grad = False
+        self._down: list[torch.Tensor | None] = []
+        self._call: dict[str, Any] = {}
+        self._handles: list[Any] = []
+        self._attach_hooks()
+
+    # ------------------------------------------------------------------------------------------------ hooks
+    @property
+    def _decoder(self):
+        return self.base_model.model
+
+    def _attach_hooks(self) -> None:
+        decoder, layers = self._decoder, self._decoder.layers
+        self._handles.append(decoder.register_forward_pre_hook(self._on_decoder_start, with_kwargs=True))
+        self._handles.append(decoder.register_forward_hook(self._on_decoder_end, with_kwargs=True))
+        self._handles.append(layers[0].register_forward_pre_hook(self._on_first_layer_input, with_kwargs=True))
+        for i, layer in enumerate(layers):
+            self._handles.append(layer.register_forward_hook(self._layer_output_hook(i + 1)))
+        for j, layer in enumerate(self.qst.side.layers):
+            self._handles.append(layer.register_forward_pre_hook(self._side_gate_hook(j), with_kwargs=True))
+
+    def _downsample(self, state_index: int, hidden: torch.Tensor) -> None:
+        down = self.qst.downsampler_for(state_index)
+        dtype = self.qst.upsample.weight.dtype
+        # the input is detached: no gradient reaches the base model through the side network
+        with torch.set_grad_enabled(self._grad):
+            self._down[state_index] = down(hidden.detach().to(dtype))
+
+    def _on_decoder_start(self, module, args, kwargs):
+        if not self._enabled:
+            return None
+        self._down = [None] * (self.qst.num_layers + 1)
+        self._call = {
+            "attention_mask": kwargs.get("attention_mask"),
+            "position_ids": kwargs.get("position_ids"),
+            "cache": kwargs.get("cache", kwargs.get("past_key_values")),
+        }
+        return None
+
+    def _on_first_layer_input(self, module, args, kwargs):
+        if not self._enabled:
+            return None
+        hidden = args[0] if args else kwargs["hidden_states"]
+        self._downsample(0, hidden)  # h_0: the embeddings
+        cache = kwargs.get("cache", kwargs.get("past_key_values"))
+        if cache is not None:
+            self._call["cache"] = cache
+        return None
+
+    def _layer_output_hook(self, state_index: int):
+        def hook(module, args, output):
+            if self._enabled:
+                self._downsample(state_index, _first_tensor(output))
+            return None
+
+        return hook
+
+    def _side_gate_hook(self, layer: int):
+        def hook(module, args, kwargs):
+            if not self._enabled:  # the side layers called on their own (e.g. by a reference loop)
+                return None
+            if args:
+                previous, rest = args[0], args[1:]
+            else:
+                previous, rest = kwargs.pop("hidden_states"), ()
+            mixed = self.qst.mix_gate(layer, previous, self._down[layer + 1])
+            return (mixed, *rest), kwargs
+
+        return hook
+
+    def _side_cache(self, cache):
+        """A view of the side layers (indices L..2L-1) of the shared cache, appended on first use."""
+        if cache is None or not hasattr(cache, "layers"):
+            return None
+        from transformers.cache_utils import DynamicLayer
+
+        n = self.qst.num_layers
+        if len(cache.layers) == n:
+            cache.layers.extend(DynamicLayer() for _ in range(n))
+        elif len(cache.layers) != 2 * n:
+            raise ValueError(
+                f"cache has {len(cache.layers)} layers; a QST model needs the base model's {n} layers plus {n} side "
+                "layers (use a DynamicCache)"
+            )
+        view = copy.copy(cache)
+        view.layers = cache.layers[n:]
+        return view
+
+    def _on_decoder_end(self, module, args, kwargs, output):
+        if not self._enabled:
+            return None
+        if any(d is None for d in self._down):
+            raise RuntimeError(
+                "QST hooks did not see every base layer: was the decoder called with a subset of layers?"
+            )
+        call = self._call
+        cache = getattr(output, "cache", None) or call["cache"]
+        side_cache = self._side_cache(cache)
+        with torch.set_grad_enabled(self._grad):
+            side_out = self.qst.side(
+                inputs_embeds=self._down[0],
+                attention_mask=call["attention_mask"],
+                position_ids=call["position_ids"],
+                cache=side_cache,
+                use_cache=side_cache is not None,
+            )
+            output.last_hidden_state = self.qst.mix_output(output.last_hidden_state, side_out.last_hidden_state)
+        self._down, self._call = [], {}
+        return output
+
+    # ------------------------------------------------------------------------------------------------ forward
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.LongTensor | None = None,
+        cache=None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.LongTensor | None = None,
+        use_cache: bool | None = None,
+        logits_to_keep: int = 0,
+        **kwargs,
+    ):
+        """Causal-LM forward; returns a `CausalLMOutputWithPast` with `loss` when `labels` are given.
+
+        The base model runs under `torch.no_grad()`; only the side network builds an autograd graph.
+        """
+        from transformers.modeling_outputs import CausalLMOutputWithPast
+
+        cache = kwargs.pop("past_key_values", cache)
+        if use_cache is None:
+            use_cache = not self.training and labels is None
+        base = self.base_model
+        self._grad = torch.is_grad_enabled()
+        try:
+            with torch.no_grad():  # not inference_mode: its tensors could not be saved for the side's backward
+                outputs = self._decoder(
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    position_ids=position_ids,
+                    cache=cache,
+                    inputs_embeds=inputs_embeds,
+                    use_cache=use_cache,
+                    **kwargs,
+                )
+        finally:
+            self._grad = False
+        hidden = outputs.last_hidden_state
+        if isinstance(logits_to_keep, int) and logits_to_keep > 0:
+            hidden = hidden[:, -logits_to_keep:]
+        elif not isinstance(logits_to_keep, int):
+            hidden = hidden[:, logits_to_keep]
+        logits = base.lm_head(hidden)  # frozen; gradients flow to `hidden` only
+        loss = None
+        if labels is not None:
+            loss = base.loss_function(logits=logits, labels=labels, vocab_size=base.config.vocab_size)
+        return CausalLMOutputWithPast(loss=loss, logits=logits, cache=getattr(outputs, "cache", None))
+
+    @torch.no_grad()
+    def generate(self, *args, **kwargs):
+        """The base model's `generate()`, with the side network active in every forward (both stacks cached)."""
+        return self.base_model.generate(*args, **kwargs)
+
+    # ------------------------------------------------------------------------------------------------ PEFT-like API
+    @property
+    def config(self):
+        """The base model's config (what generation and `transformers` utilities expect)."""
+        return self.base_model.config
+
+    @property
+    def generation_config(self):
+        return self.base_model.generation_config
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.base_model.parameters()).device
+
+    @contextmanager
+    def disable_adapter(self):
+        """Context manager under which the model is the plain base model (the side network is skipped)."""
+        previous = self._enabled
+        self._enabled = False
+        try:
+            yield self
+        finally:
+            self._enabled = previous
+
+    def get_nb_trainable_parameters(self) -> tuple[int, int]:
+        """`(trainable parameters, all parameters of base + side network)`."""
+        trainable = sum(p.numel() for p in self.qst.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in self.qst.parameters()) + sum(p.numel() for p in self.base_model.parameters())
+        return trainable, total
+
+    def print_trainable_parameters(self) -> None:
+        trainable, total = self.get_nb_trainable_parameters()
+        print(
+            f"trainable params: {trainable:,d} || all params: {total:,d} || trainable%: {100 * trainable / total:.4f}"
+        )
+
+    def unload(self):
+        """Removes the hooks and returns the base model, unchanged (QST has no merge: it is not a weight delta)."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+        return self.base_model
+
+    def save_pretrained(self, save_directory: str | Path, is_main_process: bool = True, **kwargs) -> None:
+        """Writes `qst_config.json` and `qst_model.safetensors` (the side network only, never the base weights).
+
+        Extra keyword arguments (`save_function`, `safe_serialization`, ...) are accepted for compatibility with
+        `transformers`/`accelerate` callers and ignored: the weights are always written with safetensors.
+        """
+        from safetensors.torch import save_file
+
+        if not is_main_process:
+            return
+        path = Path(save_directory)
+        path.mkdir(parents=True, exist_ok=True)
+        self.qst_config.save_pretrained(path)
+        state = {k: v.detach().contiguous().cpu() for k, v in self.qst.state_dict().items()}
+        save_file(state, str(path / WEIGHTS_NAME), metadata={"format": "pt", "method": "qst"})
+
+    @classmethod
+    def from_pretrained(cls, base_model, path: str | Path, is_trainable: bool = False) -> QSTModel:
+        """Attaches a saved side network (`save_pretrained` folder) to `base_model`.
+
+        Args:
+            base_model (`PreTrainedModel`): the base it was trained on (plain or 4-bit); a base whose architecture or
+                sizes differ raises a `ValueError`.
+            path (`str` or `Path`): the folder holding `qst_config.json` and `qst_model.safetensors`.
+            is_trainable (`bool`, *optional*, defaults to `False`): keep the side network trainable (as PEFT).
+        """
+        from safetensors.torch import load_file
+
+        _check_base_model(base_model)
+        path = Path(path)
+        config = QSTConfig.from_pretrained(path)
+        if not (path / WEIGHTS_NAME).is_file():
+            raise FileNotFoundError(f"no {WEIGHTS_NAME} in {path}")
+        model = cls(base_model, config)
+        state = load_file(str(path / WEIGHTS_NAME), device=str(model.device))
+        model.qst.load_state_dict(state, strict=True)
+        model.qst.requires_grad_(is_trainable)
+        if not is_trainable:
+            model.eval()
+        return model
+
+
+def _check_base_model(base_model) -> None:
+    if base_model is None:
+        raise TypeError("base_model is required: pass the (optionally 4-bit) causal LM the side network reads")
+    if isinstance(base_model, QSTModel):
+        raise ValueError("base_model is already a QSTModel")
+    config = getattr(base_model, "config", None)
+    if config is None or not isinstance(base_model, nn.Module):
+        raise TypeError(f"base_model must be a transformers PreTrainedModel, got {type(base_model).__name__}")
+    from .config import SUPPORTED_MODEL_TYPES
+
+    if getattr(config, "model_type", None) not in SUPPORTED_MODEL_TYPES:
+        raise ValueError(
+            f"QST supports base models of type {SUPPORTED_MODEL_TYPES} (e.g. SmolLM2, Llama-2); got a base model of "
+            f"type {getattr(config, 'model_type', None)!r} ({type(base_model).__name__})"
+        )
+    decoder = getattr(base_model, "model", None)
+    if getattr(base_model, "lm_head", None) is None or getattr(decoder, "layers", None) is None:
+        raise ValueError(
+            f"base_model must be a *ForCausalLM with `.model.layers` and `.lm_head` (Llama family); got "
+            f"{type(base_model).__name__}"
+        )
+
+
+def get_qst_model(base_model, config: QSTConfig | None = None) -> QSTModel:
+    """Wraps a frozen causal LM with a new QST side network (only `qst.*` parameters train).
+
+    Args:
+        base_model (`PreTrainedModel`): a Llama-family `*ForCausalLM`, plain or loaded in 4-bit with bitsandbytes
+            (`BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4")`, extra `[quant]`).
+        config (`QSTConfig`, *optional*): defaults to `QSTConfig()` (r = 16, k = 16, adapter downsamplers).
+    """
+    if config is None:
+        config = QSTConfig()
+    _check_base_model(base_model)
+    return QSTModel(base_model, config)
+
+
+__all__ = ["QSTDownsample", "QSTModel", "QSTSideNetwork", "get_qst_model", "side_config"]

@@ -1,0 +1,315 @@
+"""QST (P04): the side network against an explicit loop of the official equations, identity at init, no backbone
+gradients or saved backbone activations, cached generation, save/load, 4-bit bases, and bad inputs."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from hf_methods.adapters.qst import QSTConfig, QSTModel, get_qst_model
+from hf_methods.common.tiny import tiny_llama
+
+
+def _ids(batch=2, length=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(3, 259, (batch, length), generator=g)
+
+
+def _perturb(model, seed=1):
+    """Random values for every side parameter, so the side network visibly changes the output."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.qst.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.3)
+    return model
+
+
+def _downsample_reference(model, index, h):
+    """D(h) written plainly: LayerNorm(W_B · SiLU(W_A · h)), or the pooling / linear variants."""
+    qst, cfg = model.qst, model.qst_config
+    k = max(index - 1, 0) if cfg.share_embedding_downsampler else index
+    mod = qst.downsample[k]
+    if cfg.downsample == "adapter":
+        z = F.silu(h @ mod.down_a.weight.T) @ mod.down_b.weight.T
+        return F.layer_norm(z, z.shape[-1:], mod.norm.weight, mod.norm.bias, mod.norm.eps)
+    if cfg.downsample == "linear":
+        return h @ mod.proj.weight.T
+    r = cfg.reduction_factor
+    grouped = h.reshape(*h.shape[:-1], h.shape[-1] // r, r)
+    return grouped.mean(-1) if cfg.downsample == "avgpool" else grouped.max(-1).values
+
+
+def _reference_logits(model, input_ids):
+    """The official QST forward as an explicit layer-by-layer loop (no hooks), fp32, no padding."""
+    base, qst, cfg = model.base_model, model.qst, model.qst_config
+    t = input_ids.shape[1]
+    pos = torch.arange(t)[None]
+    mask = torch.full((t, t), float("-inf")).triu(1)[None, None]
+    with model.disable_adapter(), torch.no_grad():
+        h = base.model.embed_tokens(input_ids)
+        states = [h]
+        rope = base.model.rotary_emb(h, pos)
+        for layer in base.model.layers:
+            h = layer(h, attention_mask=mask, position_ids=pos, position_embeddings=rope)
+            states.append(h)
+        h_hat = base.model.norm(h)
+        g = _downsample_reference(model, 0, states[0])  # g_0 = D_0(h_0)
+        side_rope = qst.side.rotary_emb(g, pos)
+        for i, layer in enumerate(qst.side.layers):
+            z = torch.sigmoid(qst.gate_logits[i])
+            u = (1 - z) * _downsample_reference(model, i + 1, states[i + 1]) + z * g  # u_i
+            g = layer(u, attention_mask=mask, position_ids=pos, position_embeddings=side_rope)  # g_i = s_i(u_i)
+        up = qst.side.norm(g) @ qst.upsample.weight.T + qst.upsample.bias  # U(RMSNorm_qst(g_L))
+        if cfg.identity_init:
+            o = h_hat + qst.output_gate * (up - h_hat)
+        else:
+            a = torch.sigmoid(qst.output_gate)
+            o = a * h_hat + (1 - a) * up
+        return o @ base.lm_head.weight.T
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"share_embedding_downsampler": True, "identity_init": False},
+        {"downsample": "avgpool"},
+        {"downsample": "maxpool", "reduction_factor": 2},
+        {"downsample": "linear"},
+    ],
+    ids=["adapter", "official-gates", "avgpool", "maxpool", "linear"],
+)
+def test_hook_forward_equals_explicit_reference(kwargs):
+    cfg = QSTConfig(**{"reduction_factor": 4, "adapter_rank": 8, **kwargs})
+    model = _perturb(get_qst_model(tiny_llama(0), cfg)).eval()
+    ids = _ids()
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits
+    torch.testing.assert_close(logits, _reference_logits(model, ids), rtol=1e-5, atol=1e-5)
+
+
+def test_identity_at_init_and_official_gate_is_not():
+    base = tiny_llama(0)
+    ids = _ids()
+    with torch.no_grad():
+        expected = base(ids).logits
+        model = get_qst_model(base, QSTConfig(reduction_factor=4, adapter_rank=8))
+        torch.testing.assert_close(model(ids).logits, expected, rtol=0, atol=0)
+        official = get_qst_model(tiny_llama(0), QSTConfig(reduction_factor=4, identity_init=False))
+        assert not torch.allclose(official(ids).logits, expected, atol=1e-3)
+
+
+def test_trainable_parameter_shapes():
+    """Side width d/r, MLP width I/r, head_dim (d/r)/H, one gate vector per layer, L+1 downsamplers."""
+    model = get_qst_model(tiny_llama(0), QSTConfig(reduction_factor=4, adapter_rank=8))
+    side = model.qst.side.config
+    assert (side.hidden_size, side.intermediate_size, side.head_dim) == (16, 32, 4)
+    assert model.qst.gate_logits.shape == (2, 16)
+    assert len(model.qst.downsample) == 3
+    assert model.qst.upsample.weight.shape == (64, 16)
+    assert model.qst.side.embed_tokens is None
+    assert all(n.startswith("qst.") for n, _ in model.named_parameters())
+
+
+def test_backbone_gets_no_gradients_and_saves_no_activations():
+    """Nothing is saved for backward inside the base layers, and no base parameter receives a gradient."""
+    base = tiny_llama(0)
+    model = _perturb(get_qst_model(base, QSTConfig(reduction_factor=4, adapter_rank=8))).train()
+    depth = [0]
+    handles = []
+    for layer in base.model.layers:
+        for sub in layer.children():
+            handles.append(sub.register_forward_pre_hook(lambda *a: depth.__setitem__(0, depth[0] + 1)))
+            handles.append(sub.register_forward_hook(lambda *a: depth.__setitem__(0, depth[0] - 1)))
+    saved = []
+
+    def pack(t):
+        saved.append((depth[0] > 0, t.numel() * t.element_size()))
+        return t
+
+    ids = _ids()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss = model(input_ids=ids, labels=ids).loss
+    for h in handles:
+        h.remove()
+    assert saved and not any(inside for inside, _ in saved), "tensors were saved for backward inside the base"
+    loss.backward()
+    assert all(p.grad is None for p in base.parameters())
+    assert all(p.grad is not None for p in model.qst.parameters())
+    qst_bytes = sum(b for _, b in saved)
+
+    full = tiny_llama(0).train()
+    full_saved = []
+    with torch.autograd.graph.saved_tensors_hooks(
+        lambda t: full_saved.append(t.numel() * t.element_size()) or t, lambda t: t
+    ):
+        full(input_ids=ids, labels=ids).loss.backward()
+    assert qst_bytes < sum(full_saved)
+
+
+def test_side_network_learns():
+    """A few Adam steps on one batch lower the loss (from the base model's loss, since the init is the identity)."""
+    model = get_qst_model(tiny_llama(0), QSTConfig(reduction_factor=4, adapter_rank=8)).train()
+    ids = _ids(4, 16)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(10):
+        loss = model(input_ids=ids, labels=ids).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 0.1, losses
+
+
+def _greedy_no_cache(model, ids, mask, steps):
+    for _ in range(steps):
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False).logits
+        nxt = logits[:, -1].argmax(-1, keepdim=True)
+        ids = torch.cat([ids, nxt], 1)
+        mask = torch.cat([mask, torch.ones_like(nxt)], 1)
+    return ids
+
+
+def test_generate_with_both_caches_equals_no_cache_loop():
+    model = _perturb(get_qst_model(tiny_llama(0), QSTConfig(reduction_factor=4, adapter_rank=8))).eval()
+    ids = _ids(2, 7)
+    mask = torch.ones_like(ids)
+    ids[0, :3], mask[0, :3] = 0, 0  # left padding
+    out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=10, do_sample=False, pad_token_id=0)
+    expected = _greedy_no_cache(model, ids, mask, 10)
+    assert torch.equal(out, expected)
+    with model.disable_adapter():  # the same loop reproduces the base model's own generate
+        base_out = model.generate(
+            input_ids=ids, attention_mask=mask, max_new_tokens=10, do_sample=False, pad_token_id=0
+        )
+        assert torch.equal(base_out, _greedy_no_cache(model, ids, mask, 10))
+    assert not torch.equal(base_out, out)
+
+
+def test_save_load_bit_exact(tmp_path):
+    model = _perturb(get_qst_model(tiny_llama(0), QSTConfig(reduction_factor=4, adapter_rank=8))).eval()
+    ids = _ids()
+    model.save_pretrained(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["qst_config.json", "qst_model.safetensors"]
+    saved = json.loads((tmp_path / "qst_config.json").read_text())
+    assert saved["reduction_factor"] == 4 and saved["base_config"]["hidden_size"] == 64
+    loaded = QSTModel.from_pretrained(tiny_llama(0), tmp_path)
+    for (n, a), (m, b) in zip(model.qst.state_dict().items(), loaded.qst.state_dict().items()):
+        assert n == m and torch.equal(a, b)
+    with torch.no_grad():
+        assert torch.equal(loaded(ids).logits, model(ids).logits)
+    assert not any(p.requires_grad for p in loaded.parameters())
+    assert all(
+        p.requires_grad for p in QSTModel.from_pretrained(tiny_llama(0), tmp_path, is_trainable=True).parameters()
+    )
+
+
+# ------------------------------------------------------------------------------------------------ bad inputs
+
+
+def test_reduction_factor_must_divide_hidden_size():
+    with pytest.raises(ValueError, match="reduction_factor"):
+        get_qst_model(tiny_llama(0), QSTConfig(reduction_factor=3))
+    with pytest.raises(ValueError, match="reduction_factor"):  # 64/32 = 2 is not a multiple of the 4 heads
+        get_qst_model(tiny_llama(0), QSTConfig(reduction_factor=32))
+
+
+def test_missing_or_wrong_base_model():
+    with pytest.raises(TypeError, match="base_model"):
+        get_qst_model(None, QSTConfig())
+    with pytest.raises(TypeError, match="base_model"):
+        get_qst_model(torch.nn.Linear(2, 2), QSTConfig())
+
+
+def test_unsupported_architecture_names_what_is_supported():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=1, n_head=2, vocab_size=64, n_positions=32))
+    with pytest.raises(ValueError, match="llama"):
+        get_qst_model(gpt2, QSTConfig(reduction_factor=4))
+
+
+def test_wrong_base_for_saved_adapter(tmp_path):
+    get_qst_model(tiny_llama(0), QSTConfig(reduction_factor=4)).save_pretrained(tmp_path)
+    other = tiny_llama(0, num_hidden_layers=3)
+    with pytest.raises(ValueError, match="base_model does not match.*num_hidden_layers"):
+        QSTModel.from_pretrained(other, tmp_path)
+    with pytest.raises(FileNotFoundError, match="qst_config.json"):
+        QSTModel.from_pretrained(tiny_llama(0), tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"reduction_factor": 0}, "reduction_factor"),
+        ({"reduction_factor": 2.0}, "reduction_factor"),
+        ({"adapter_rank": 0}, "adapter_rank"),
+        ({"downsample": "conv"}, "downsample"),
+        ({"activation": "swish"}, "activation"),
+        ({"task_type": "SEQ_CLS"}, "task_type"),
+    ],
+)
+def test_bad_config(kwargs, field):
+    with pytest.raises((ValueError, TypeError), match=field):
+        QSTConfig(**kwargs)
+
+
+def test_config_type_is_checked():
+    with pytest.raises(TypeError, match="config"):
+        QSTModel(tiny_llama(0), {"reduction_factor": 4})
+
+
+# ------------------------------------------------------------------------------------------------ 4-bit base
+
+
+def test_nf4_base_with_bitsandbytes(tmp_path):
+    """A bitsandbytes NF4 base on CPU: forward, backward (no base gradients), identity at init, cached generation."""
+    bnb = pytest.importorskip("bitsandbytes")
+    from packaging.version import Version
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    if Version(bnb.__version__) < Version("0.48"):
+        pytest.skip("bitsandbytes >= 0.48 is needed for 4-bit on CPU")
+    tiny_llama(0).save_pretrained(tmp_path)
+    quant = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.float32,
+    )
+    base = AutoModelForCausalLM.from_pretrained(tmp_path, quantization_config=quant, device_map="cpu")
+    assert type(base.model.layers[0].self_attn.q_proj).__name__ == "Linear4bit"
+    ids = _ids(2, 8)
+    with torch.no_grad():
+        expected = base(ids).logits
+    model = get_qst_model(base, QSTConfig(reduction_factor=4, adapter_rank=8))
+    assert model.qst_config.quantization["bnb_4bit_quant_type"] == "nf4"
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids).logits, expected, rtol=0, atol=0)
+    _perturb(model).train()
+    model(input_ids=ids, labels=ids).loss.backward()
+    assert all(p.grad is None for p in base.parameters())
+    assert all(p.grad is not None for p in model.qst.parameters())
+    model.eval()
+    out = model.generate(input_ids=ids[:1, :5], max_new_tokens=4, do_sample=False, pad_token_id=0)
+    assert torch.equal(out, _greedy_no_cache(model, ids[:1, :5], torch.ones_like(ids[:1, :5]), 4))
+
+
+@pytest.mark.assets
+def test_smollm2_identity_at_init(smollm2):
+    """On SmolLM2-135M (d=576, 9 heads) r=16 gives a side width of 36 (head_dim 4) and the base logits at init."""
+    base, tokenizer = smollm2
+    ids = tokenizer("The capital of France is", return_tensors="pt").input_ids
+    with torch.no_grad():
+        expected = base(ids).logits
+    model = get_qst_model(base, QSTConfig(reduction_factor=16, adapter_rank=16))
+    try:
+        assert model.qst.side.config.hidden_size == 36 and model.qst.side.config.head_dim == 4
+        with torch.no_grad():
+            torch.testing.assert_close(model(ids).logits, expected, rtol=0, atol=0)
+    finally:
+        model.unload()  # the session fixture's model is shared: leave it without hooks

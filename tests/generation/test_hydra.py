@@ -1,0 +1,333 @@
+"""Tests of P09 `hydra`: draft-head math against plain loops, tree verification against sequential decoding, the
+lossless guarantee (token-for-token equal to greedy `generate()`) for every head kind, and bad inputs."""
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from hf_methods.common.tiny import tiny_llama
+from hf_methods.generation.hydra import HydraConfig, HydraForCausalLM, HydraHeads, HydraTree, default_tree
+from hf_methods.generation.hydra import generation_hydra as gen
+from hf_methods.generation.hydra.generation_hydra import hydra_generate
+
+KINDS = ("medusa", "hydra", "hydra++")
+TREE = [[0], [1], [2], [0, 0], [1, 0], [1, 1], [0, 0, 0], [1, 0, 0]]
+
+
+@pytest.fixture(scope="module")
+def base():
+    model = tiny_llama(seed=0)
+    model.generation_config.pad_token_id = 0
+    return model
+
+
+def noisy_heads(base, kind, num_heads=3, seed=0, **kwargs):
+    """Heads built on `base` whose trunks are perturbed, so they propose varied (mostly wrong) candidates."""
+    torch.manual_seed(seed)
+    heads = HydraHeads.from_base(base, head_kind=kind, num_heads=num_heads, **kwargs)
+    with torch.no_grad():
+        for name, p in heads.named_parameters():
+            if name.startswith("heads."):
+                p.add_(torch.randn_like(p) * 0.2)
+    return heads.eval()
+
+
+def prompts(n=3, length=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randint(3, 259, (1, length), generator=g) for _ in range(n)]
+
+
+def greedy(base, ids, **kwargs):
+    return base.generate(ids, do_sample=False, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------------------- trees
+def test_default_tree_is_prefix_closed_and_sized():
+    for k, size in [(1, 3), (3, 16), (4, 40)]:
+        tree = default_tree(k, size)
+        assert len(tree) == size and max(map(len, tree)) <= k
+        paths = {tuple(p) for p in tree}
+        assert all(p[:-1] in paths for p in paths if len(p) > 1)
+    assert [0] in default_tree(3, 1)
+
+
+def test_tree_buffers_match_the_paths():
+    tree = HydraTree(TREE, num_heads=3)
+    assert tree.num_nodes == len(TREE) + 1
+    for i, line in enumerate(tree.lineage):
+        path = () if i == 0 else tree.paths[i - 1]
+        assert len(line) == len(path) + 1 and int(tree.depth[i]) == len(path)
+        # node j is an ancestor of i exactly when j's path is a prefix of i's path
+        for j in range(tree.num_nodes):
+            other = () if j == 0 else tree.paths[j - 1]
+            assert bool(tree.ancestors[i, j]) == (path[: len(other)] == other)
+
+
+def test_tree_verification_equals_sequential_paths(base):
+    """One forward over the tree with the 4D mask gives, at every node, the logits of decoding its path alone."""
+    from transformers import DynamicCache
+
+    tree = HydraTree(TREE, num_heads=3)
+    prompt = prompts(1)[0]
+    tokens = torch.randint(3, 259, (tree.num_nodes,), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        cache = DynamicCache(config=base.config)
+        base(input_ids=prompt, cache=cache, use_cache=True)
+        past = prompt.shape[1]
+        out = base(
+            input_ids=tokens[None],
+            cache=cache,
+            use_cache=True,
+            logits_to_keep=0,
+            attention_mask=tree.mask(past, base.dtype, "cpu"),
+            position_ids=(past + tree.depth)[None],
+        )
+        for i, line in enumerate(tree.lineage):
+            sequence = torch.cat([prompt[0], tokens[line]])[None]
+            reference = base(input_ids=sequence).logits[0, -1]
+            torch.testing.assert_close(out.logits[0, i], reference, rtol=1e-4, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------------------- heads
+@pytest.mark.parametrize("kind", KINDS)
+def test_head_logits_and_losses_match_a_plain_loop(base, kind):
+    heads = noisy_heads(base, kind, num_heads=2)
+    g = torch.Generator().manual_seed(0)
+    B, T, d = 2, 7, base.config.hidden_size
+    hidden = torch.randn(B, T, d, generator=g)
+    ids = torch.randint(0, 259, (B, T), generator=g)
+    labels = ids.clone()
+    labels[0, :3] = -100
+    teacher = torch.randn(B, T, 259, generator=g)
+    with torch.no_grad():
+        out = heads(hidden_states=hidden, input_ids=ids, labels=labels, teacher_logits=teacher)
+        h = heads.run_prefix_layer(hidden)
+        E = heads.embed_tokens.weight if kind != "medusa" else None
+        expected_losses = []
+        for k in range(2):
+            ce, soft, n = 0.0, 0.0, 0
+            for b in range(B):
+                for t in range(T):
+                    if kind == "medusa":
+                        x = h[b, t]
+                    else:  # [h_t, E(x_{t+1}), ..., E(x_{t+k+1})], zeros past the end
+                        x = torch.cat(
+                            [h[b, t]] + [E[ids[b, t + j]] if t + j < T else torch.zeros(d) for j in range(1, k + 2)]
+                        )
+                    z = heads.head_logits(k, x)
+                    torch.testing.assert_close(out.logits[b, k, t], z, rtol=1e-5, atol=1e-5)
+                    if t + k + 2 < T and labels[b, t + k + 2] != -100:
+                        n += 1
+                        ce += F.cross_entropy(z[None], labels[b, t + k + 2][None]).item()
+                        p = teacher[b, t + k + 1].softmax(-1)
+                        soft += -(p * z.log_softmax(-1)).sum().item()
+            cfg = heads.config
+            expected_losses.append((cfg.lm_loss_weight * ce + cfg.teacher_loss_weight * soft) / n)
+    torch.testing.assert_close(out.head_losses, torch.tensor(expected_losses), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out.loss, torch.tensor(expected_losses).sum(), rtol=1e-4, atol=1e-5)
+
+
+def test_kind_defaults_follow_the_official_recipes():
+    plus = HydraConfig(hidden_size=64, vocab_size=100, head_kind="hydra++")
+    assert (plus.num_layers, plus.dropout, plus.lm_loss_weight, plus.teacher_loss_weight) == (4, 0.2, 0.0, 1.0)
+    medusa = HydraConfig(hidden_size=64, vocab_size=100, head_kind="medusa")
+    assert (medusa.num_layers, medusa.dropout, medusa.lm_head_bias) == (1, 0.0, False)
+
+
+def test_heads_start_as_the_base_lm_head(base):
+    """ResBlocks start as the identity on h (Hydra: its residual Linear starts as [I, 0, ...]): every head's
+    initial prediction is the base lm_head on h_t."""
+    for kind in ("medusa", "hydra"):
+        heads = HydraHeads.from_base(base, head_kind=kind, num_heads=2).eval()
+        hidden = torch.randn(1, 5, 64)
+        with torch.no_grad():
+            out = heads(hidden_states=hidden, input_ids=torch.randint(0, 259, (1, 5)))
+            torch.testing.assert_close(out.logits[:, 1], base.lm_head(hidden), rtol=1e-5, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------------------------------------- lossless
+@pytest.mark.parametrize("kind", KINDS)
+def test_greedy_tree_decoding_is_lossless(base, kind):
+    heads = noisy_heads(base, kind)
+    for ids in prompts():
+        stats = {}
+        out = base.generate(
+            ids, do_sample=False, max_new_tokens=16, custom_generate=hydra_generate, draft_heads=heads, stats=stats
+        )
+        assert torch.equal(out, greedy(base, ids, max_new_tokens=16))
+        assert stats["new_tokens"] == 16 and stats["base_forwards"] <= 16
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_long_accepted_paths_compact_the_cache_correctly(base, kind, monkeypatch):
+    """An oracle writes the true greedy continuation on the branch [1, 0, 0] (not the first child): rounds accept
+    3 candidates through non-contiguous tree positions, and the output stays equal to greedy decoding."""
+    ids = prompts(1)[0]
+    reference = greedy(base, ids, max_new_tokens=20)[0]
+    tree = HydraTree(TREE, num_heads=3)
+    branch = tree.lineage[1 + tree.paths.index((1, 0, 0))]
+    real_propose = gen.propose
+
+    def oracle(heads, tree_, h, root):
+        tokens = real_propose(heads, tree_, h, root)
+        length = root.storage_offset() + 1  # root is a view of the last token of the running sequence
+        for depth, node in enumerate(branch[1:], start=0):
+            if length + depth < reference.shape[0]:
+                tokens[node] = reference[length + depth]
+        return tokens
+
+    monkeypatch.setattr(gen, "propose", oracle)
+    stats = {}
+    out = base.generate(
+        ids,
+        do_sample=False,
+        max_new_tokens=20,
+        custom_generate=hydra_generate,
+        draft_heads=noisy_heads(base, kind),
+        tree_choices=TREE,
+        stats=stats,
+    )
+    assert torch.equal(out[0], reference)
+    assert max(stats["accepted"]) == 3 and stats["tokens_per_forward"] > 3
+
+
+def test_eos_max_length_and_logits_processors_are_honoured(base):
+    heads = noisy_heads(base, "hydra")
+    ids = prompts(1, seed=3)[0]
+    ref = greedy(base, ids, max_new_tokens=12)
+    eos = int(ref[0, ids.shape[1] + 4])  # a token greedy decoding emits: generation must stop right after it
+    for kwargs in (
+        {"eos_token_id": eos, "max_new_tokens": 12},
+        {"max_length": ids.shape[1] + 5},
+        {"repetition_penalty": 1.5, "max_new_tokens": 12},
+        {"min_new_tokens": 8, "eos_token_id": eos, "max_new_tokens": 12},
+    ):
+        out = base.generate(ids, do_sample=False, custom_generate=hydra_generate, draft_heads=heads, **kwargs)
+        assert torch.equal(out, greedy(base, ids, **kwargs)), kwargs
+
+
+def test_left_padded_prompt(base):
+    heads = noisy_heads(base, "medusa")
+    ids = torch.cat([torch.zeros(1, 3, dtype=torch.long), prompts(1)[0]], dim=1)
+    mask = (ids != 0).long()
+    out = base.generate(
+        ids, attention_mask=mask, do_sample=False, max_new_tokens=10, custom_generate=hydra_generate, draft_heads=heads
+    )
+    ref = base.generate(ids[:, 3:], do_sample=False, max_new_tokens=10)
+    assert torch.equal(out[:, 3:], ref) and torch.equal(out[:, :3], ids[:, :3])
+
+
+def test_hydra_for_causal_lm_generate_is_greedy(base, tmp_path):
+    model = HydraForCausalLM(base, noisy_heads(base, "hydra++"), tree_choices=default_tree(3, 8))
+    ids = prompts(1)[0]
+    assert torch.equal(model.generate(ids, max_new_tokens=10, do_sample=False), greedy(base, ids, max_new_tokens=10))
+    model.save_pretrained(tmp_path)
+    reloaded = HydraForCausalLM.from_pretrained(base, tmp_path)
+    for a, b in zip(model.heads.state_dict().values(), reloaded.heads.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_saved_heads_carry_their_custom_generate(base, tmp_path):
+    heads = noisy_heads(base, "hydra")
+    heads.save_pretrained(tmp_path)
+    assert (tmp_path / "custom_generate" / "generate.py").exists()
+    ids = prompts(1)[0]
+    out = base.generate(
+        ids,
+        custom_generate=str(tmp_path),
+        trust_remote_code=True,
+        draft_heads=heads,
+        max_new_tokens=8,
+        do_sample=False,
+    )
+    assert torch.equal(out, greedy(base, ids, max_new_tokens=8))
+
+
+def test_typical_acceptance_rule_and_decoding(base):
+    probs = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
+    entropy = -(probs * probs.log()).sum()
+    threshold = min(0.09, 0.3 * torch.exp(-entropy).item())
+    assert gen._typical_mask(probs, 0.09, 0.3).tolist() == [[p > threshold for p in probs[0].tolist()]]
+    heads = noisy_heads(base, "hydra", acceptance="typical")
+    ids = prompts(1)[0]
+    torch.manual_seed(0)
+    out = base.generate(
+        ids, do_sample=True, temperature=0.7, max_new_tokens=10, custom_generate=hydra_generate, draft_heads=heads
+    )
+    assert out.shape == (1, ids.shape[1] + 10) and torch.equal(out[:, : ids.shape[1]], ids)
+
+
+# ----------------------------------------------------------------------------------------------------------- bad input
+def test_bad_generate_inputs(base):
+    heads = noisy_heads(base, "hydra")
+    ids = prompts(1)[0]
+    with pytest.raises(ValueError, match="batch size 1"):
+        base.generate(ids.repeat(2, 1), custom_generate=hydra_generate, draft_heads=heads, max_new_tokens=4)
+    with pytest.raises(TypeError, match="draft_heads"):
+        base.generate(ids, custom_generate=hydra_generate, draft_heads=None, max_new_tokens=4)
+    with pytest.raises(ValueError, match="tree_choices"):
+        base.generate(
+            ids,
+            custom_generate=hydra_generate,
+            draft_heads=heads,
+            tree_choices=[[0], [0, 0], [0, 0, 0], [0, 0, 0, 0]],
+            max_new_tokens=4,
+        )
+    with pytest.raises(ValueError, match="do_sample"):
+        base.generate(ids, custom_generate=hydra_generate, draft_heads=heads, do_sample=True, max_new_tokens=4)
+    with pytest.raises(ValueError, match="acceptance"):
+        base.generate(ids, custom_generate=hydra_generate, draft_heads=heads, acceptance="best", max_new_tokens=4)
+    other = HydraHeads(HydraConfig(hidden_size=32, vocab_size=259, head_kind="medusa", num_heads=2))
+    with pytest.raises(ValueError, match="hidden size"):
+        base.generate(ids, custom_generate=hydra_generate, draft_heads=other, max_new_tokens=4)
+
+
+def test_bad_forward_inputs(base):
+    heads = noisy_heads(base, "hydra")
+    with pytest.raises(ValueError, match="hidden_states"):
+        heads(hidden_states=torch.randn(1, 5, 32), input_ids=torch.zeros(1, 5, dtype=torch.long))
+    with pytest.raises(ValueError, match="input_ids"):
+        heads(hidden_states=torch.randn(1, 5, 64))
+    with pytest.raises(ValueError, match="labels"):
+        heads(
+            hidden_states=torch.randn(1, 5, 64),
+            input_ids=torch.zeros(1, 5, dtype=torch.long),
+            labels=torch.zeros(1, 4, dtype=torch.long),
+        )
+    plus = HydraHeads.from_base(base, head_kind="hydra++", num_heads=2)
+    with pytest.raises(ValueError, match="teacher_logits"):
+        plus(
+            hidden_states=torch.randn(1, 5, 64),
+            input_ids=torch.zeros(1, 5, dtype=torch.long),
+            labels=torch.zeros(1, 5, dtype=torch.long),
+        )
+
+
+def test_bad_construction(base):
+    with pytest.raises(TypeError, match="heads"):
+        HydraForCausalLM(base, torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="hidden_size"):
+        HydraHeads.from_base(base, hidden_size=32)
+    with pytest.raises(ValueError, match="lm_loss_weight"):
+        HydraConfig(lm_loss_weight=0.0, teacher_loss_weight=0.0)
+    with pytest.raises(ValueError, match="tree_choices"):
+        HydraConfig(num_heads=2, tree_choices=[[0], [0, 0], [0, 0, 0]])
+
+
+# ----------------------------------------------------------------------------------------------------------- SmolLM2
+@pytest.mark.assets
+@pytest.mark.parametrize("kind", KINDS)
+def test_lossless_on_smollm2(smollm2, kind):
+    model, tokenizer = smollm2
+    heads = noisy_heads(model, kind, num_heads=3, share_lm_head=True)
+    for text in ["The capital of France is", "def fibonacci(n):"]:
+        ids = tokenizer(text, return_tensors="pt").input_ids
+        out = model.generate(
+            ids,
+            do_sample=False,
+            max_new_tokens=8,
+            custom_generate=hydra_generate,
+            draft_heads=heads,
+            tree_choices=default_tree(3, 8),
+        )
+        assert torch.equal(out, model.generate(ids, do_sample=False, max_new_tokens=8))
