@@ -36,7 +36,9 @@ def cmd_list(args) -> int:
     zoo = _zoo()
     methods = zoo.list_methods(kind=args.kind, status=args.status)
     if args.json:
-        print(json.dumps([{"paper_id": m.paper_id, "slug": m.slug, "kind": m.kind, "status": m.status} for m in methods]))
+        print(
+            json.dumps([{"paper_id": m.paper_id, "slug": m.slug, "kind": m.kind, "status": m.status} for m in methods])
+        )
         return 0
     width = max(len(m.slug) for m in zoo.METHODS.values())
     print(f"{'P':<4}{'slug':<{width + 2}}{'kind':<12}{'status':<17}title")

@@ -182,7 +182,7 @@ def self_distill(args: Args, base, tokenizer, data_dir: Path, is_main: bool):
 
 
 def tensors(dataset):
-    t = dataset.with_format("torch")
+    t = dataset.with_format("torch")[:]
     return t["input_ids"], t["labels"], t["hidden_states"].float()
 
 

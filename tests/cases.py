@@ -49,14 +49,18 @@ class ModelCase:
 
 def _digits_like(config):
     g = torch.Generator().manual_seed(0)
-    return {"pixel_values": torch.rand(5, config.input_size, generator=g),
-            "labels": torch.randint(0, config.num_labels, (5,), generator=g)}
+    return {
+        "pixel_values": torch.rand(5, config.input_size, generator=g),
+        "labels": torch.randint(0, config.num_labels, (5,), generator=g),
+    }
 
 
 def _random_features_inputs(config):
     g = torch.Generator().manual_seed(0)
-    return {"inputs": torch.rand(6, config.in_dim, generator=g) * 2 - 1,
-            "labels": torch.randn(6, config.out_dim, generator=g)}
+    return {
+        "inputs": torch.rand(6, config.in_dim, generator=g) * 2 - 1,
+        "labels": torch.randn(6, config.out_dim, generator=g),
+    }
 
 
 MODEL_CASES: list[ModelCase] = [

@@ -111,7 +111,11 @@ def test_remote_code_without_hf_methods(case, model_path, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(
         [sys.executable, "-c", REMOTE_SCRIPT, str(tmp_path), case.models[model_path], key],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "transformers_modules" in proc.stdout

@@ -5,9 +5,15 @@ import sys
 
 import pytest
 
-HEAVY = ("peft", "accelerate", "datasets", "transformers.modeling_utils",
-         "hf_methods.models.random_features.modeling_random_features", "hf_methods.common.mlp.modeling_mlp",
-         "hf_methods.training.ldr.loss")
+HEAVY = (
+    "peft",
+    "accelerate",
+    "datasets",
+    "transformers.modeling_utils",
+    "hf_methods.models.random_features.modeling_random_features",
+    "hf_methods.common.mlp.modeling_mlp",
+    "hf_methods.training.ldr.loss",
+)
 
 
 def test_import_is_lazy():

@@ -23,9 +23,16 @@ def test_catalogue_has_64_papers_in_order():
 
 def test_fixed_slugs_and_kinds():
     # a sample of DESIGN.md §9: the slugs and kinds later issues build on
-    expected = {"P01": ("random_features", "models"), "P04": ("qst", "adapters"), "P06": ("act", "generation"),
-                "P08": ("pawn", "models"), "P09": ("hydra", "generation"), "P35": ("ldr", "training"),
-                "P46": ("bone", "adapters"), "P64": ("loki", "generation")}
+    expected = {
+        "P01": ("random_features", "models"),
+        "P04": ("qst", "adapters"),
+        "P06": ("act", "generation"),
+        "P08": ("pawn", "models"),
+        "P09": ("hydra", "generation"),
+        "P35": ("ldr", "training"),
+        "P46": ("bone", "adapters"),
+        "P64": ("loki", "generation"),
+    }
     for pid, (slug, kind) in expected.items():
         m = zoo.get_method(pid)
         assert (m.slug, m.kind) == (slug, kind)
@@ -69,8 +76,9 @@ def test_cli_show(capsys):
 
 
 def test_cli_show_unknown_slug_is_a_clear_error():
-    proc = subprocess.run([sys.executable, "-m", "hf_methods.cli", "show", "radnom_features"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hf_methods.cli", "show", "radnom_features"], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert "Did you mean: random_features" in proc.stderr and "Traceback" not in proc.stderr
 

@@ -19,8 +19,15 @@ STATEMENTS = {
     "transformers_auto": "from transformers import AutoConfig, AutoModel",
     "hf_methods": "import hf_methods",
 }
-LAZY_MODULES = ("peft", "accelerate", "datasets", "hf_methods.models.random_features.modeling_random_features",
-                "hf_methods.common.mlp.modeling_mlp", "hf_methods.training.ldr.loss", "transformers.modeling_utils")
+LAZY_MODULES = (
+    "peft",
+    "accelerate",
+    "datasets",
+    "hf_methods.models.random_features.modeling_random_features",
+    "hf_methods.common.mlp.modeling_mlp",
+    "hf_methods.training.ldr.loss",
+    "transformers.modeling_utils",
+)
 
 
 def time_import(statement: str) -> float:
@@ -61,8 +68,10 @@ def main():
     }
     out = Path(__file__).resolve().parents[1] / "results" / "perf-import_time.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"median import: transformers Auto {medians['transformers_auto']:.3f} s, hf_methods {medians['hf_methods']:.3f} s"
-          f" -> ratio {ratio:.3f} (target <= {args.target}); eagerly imported: {eager or 'nothing heavy'}")
+    print(
+        f"median import: transformers Auto {medians['transformers_auto']:.3f} s, hf_methods {medians['hf_methods']:.3f} s"
+        f" -> ratio {ratio:.3f} (target <= {args.target}); eagerly imported: {eager or 'nothing heavy'}"
+    )
     print(f"wrote {out}")
 
 

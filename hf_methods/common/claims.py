@@ -74,7 +74,16 @@ def mean_std(values) -> tuple[float, float]:
 
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for dist in ("torch", "transformers", "peft", "accelerate", "huggingface_hub", "numpy", "scikit-learn", "hf-methods"):
+    for dist in (
+        "torch",
+        "transformers",
+        "peft",
+        "accelerate",
+        "huggingface_hub",
+        "numpy",
+        "scikit-learn",
+        "hf-methods",
+    ):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -129,8 +138,16 @@ class ClaimReport:
         self.record(baseline, metric, baseline_values)
         return self.add_check(
             ClaimCheck(
-                name=name, metric=metric, method=method, method_value=m, method_std=ms, baseline=baseline,
-                baseline_value=b, baseline_std=bs, criterion=criterion, held=held,
+                name=name,
+                metric=metric,
+                method=method,
+                method_value=m,
+                method_std=ms,
+                baseline=baseline,
+                baseline_value=b,
+                baseline_std=bs,
+                criterion=criterion,
+                held=held,
                 per_seed={method: [float(v) for v in method_values], baseline: [float(v) for v in baseline_values]},
             )
         )

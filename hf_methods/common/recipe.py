@@ -53,8 +53,10 @@ class RecipeArguments:
 
     output_dir: str | None = field(
         default=None,
-        metadata={"help": "Hub-ready output folder (weights, config, card); checkpoints go to <output_dir>/checkpoints. "
-                  "Default: outputs/<slug>."},
+        metadata={
+            "help": "Hub-ready output folder (weights, config, card); checkpoints go to <output_dir>/checkpoints. "
+            "Default: outputs/<slug>."
+        },
     )
     max_steps: int = field(default=200, metadata={"help": "Number of optimisation steps."})
     seed: int = field(default=0, metadata={"help": "Seed of every random number generator (model init, data order)."})
@@ -69,7 +71,8 @@ class RecipeArguments:
     log_every: int = field(default=10, metadata={"help": "Log training metrics every N steps."})
     push_to_hub: bool = field(default=False, metadata={"help": "Upload the output folder to the Hub at the end."})
     hub_model_id: str | None = field(
-        default=None, metadata={"help": "Repository id 'namespace/name' to push to (needs HF_TOKEN or `hf auth login`)."}
+        default=None,
+        metadata={"help": "Repository id 'namespace/name' to push to (needs HF_TOKEN or `hf auth login`)."},
     )
     hub_private: bool = field(default=False, metadata={"help": "Create the Hub repository as private."})
     config: str | None = field(
@@ -207,8 +210,10 @@ class RecipeRunner:
         self.step = 0
         self._bar = None
         self._last_logged: dict[str, float] = {}
-        self.print(f"[{slug}] output folder: {self.output_dir.resolve()}  ({self.accelerator.num_processes} process(es), "
-                   f"{self.accelerator.device})")
+        self.print(
+            f"[{slug}] output folder: {self.output_dir.resolve()}  ({self.accelerator.num_processes} process(es), "
+            f"{self.accelerator.device})"
+        )
 
     # ------------------------------------------------------------------------------------------------ plumbing
     @property
@@ -233,7 +238,9 @@ class RecipeRunner:
             return 0
         path = latest_checkpoint(self.output_dir) if spec == "latest" else Path(spec)
         if path is None:
-            self.print(f"[{self.slug}] --resume_from_checkpoint latest: no checkpoint in {self.output_dir}, starting fresh")
+            self.print(
+                f"[{self.slug}] --resume_from_checkpoint latest: no checkpoint in {self.output_dir}, starting fresh"
+            )
             return 0
         if not (path / RECIPE_STATE).exists():
             raise FileNotFoundError(f"--resume_from_checkpoint {spec}: {path} is not a complete recipe checkpoint")
@@ -347,8 +354,13 @@ class RecipeRunner:
             if tokenizer is not None:
                 tokenizer.save_pretrained(self.output_dir)
             runtime = time.perf_counter() - self.start_time
-            summary = {"slug": self.slug, "metrics": metrics, "train": self._last_logged, "runtime_s": round(runtime, 2),
-                       "args": {k: v for k, v in asdict(self.args).items() if _is_scalar(v)}}
+            summary = {
+                "slug": self.slug,
+                "metrics": metrics,
+                "train": self._last_logged,
+                "runtime_s": round(runtime, 2),
+                "args": {k: v for k, v in asdict(self.args).items() if _is_scalar(v)},
+            }
             (self.output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
             command = "accelerate launch " + shlex.join(["recipes/" + f"{self.slug}.py", *_explicit_flags(self.args)])
             card = build_card(

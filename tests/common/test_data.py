@@ -90,7 +90,7 @@ def test_smollm2_generates(smollm2):
     ids = tokenizer("The capital of France is", return_tensors="pt").input_ids
     with torch.no_grad():
         out = model.generate(ids, max_new_tokens=3, do_sample=False)
-    assert "Paris" in tokenizer.decode(out[0, ids.shape[1]:])
+    assert "Paris" in tokenizer.decode(out[0, ids.shape[1] :])
 
 
 @pytest.mark.assets
@@ -98,8 +98,9 @@ def test_minilm_embeds():
     import torch
 
     model, tokenizer = data.load_minilm()
-    batch = tokenizer(["a cat sits on the mat", "a kitten is on the rug", "stock prices fell"], padding=True,
-                      return_tensors="pt")
+    batch = tokenizer(
+        ["a cat sits on the mat", "a kitten is on the rug", "stock prices fell"], padding=True, return_tensors="pt"
+    )
     with torch.no_grad():
         hidden = model(**batch).last_hidden_state
     mask = batch.attention_mask[..., None]

@@ -70,8 +70,12 @@ def test_killed_run_resumes_to_identical_weights(repo_root, tmp_path):
     full, killed = tmp_path / "full", tmp_path / "killed"
     subprocess.run(_recipe(repo_root, *common, "--output_dir", full), check=True, capture_output=True, timeout=600)
 
-    proc = subprocess.Popen(_recipe(repo_root, *common, "--output_dir", killed),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        _recipe(repo_root, *common, "--output_dir", killed),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.time() + 300
     while latest_checkpoint(killed) is None and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -83,8 +87,13 @@ def test_killed_run_resumes_to_identical_weights(repo_root, tmp_path):
     step = json.loads((checkpoint / "recipe_state.json").read_text())["step"]
     assert 0 < step < 1500
 
-    out = subprocess.run(_recipe(repo_root, *common, "--output_dir", killed, "--resume_from_checkpoint", "latest"),
-                         check=True, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        _recipe(repo_root, *common, "--output_dir", killed, "--resume_from_checkpoint", "latest"),
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert f"at step {step}" in out.stdout + out.stderr
     a, b = _weights(full), _weights(killed)
     assert a.keys() == b.keys()
@@ -101,9 +110,22 @@ def test_torchrun_two_processes(repo_root, tmp_path):
     assert torchrun, "torchrun is installed with torch"
     env = os.environ | {"ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
     out = subprocess.run(
-        [torchrun, "--nproc_per_node", "2", "--master_port", "29517", str(repo_root / "recipes" / "ldr.py"),
-         "--max_steps", "5", "--output_dir", str(tmp_path / "ddp")],
-        env=env, capture_output=True, text=True, timeout=600,
+        [
+            torchrun,
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29517",
+            str(repo_root / "recipes" / "ldr.py"),
+            "--max_steps",
+            "5",
+            "--output_dir",
+            str(tmp_path / "ddp"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "2 process(es)" in out.stdout
