@@ -21,6 +21,15 @@ _EXPORTS = {
     "RandomFeatureConfig": "hf_methods.models.random_features",
     "RandomFeatureModel": "hf_methods.models.random_features",
     "bandwidth_sweep": "hf_methods.models.random_features",
+    # P06 act (generation)
+    "ActConfig": "hf_methods.generation.act",
+    "act_calibrate": "hf_methods.generation.act",
+    "apply_act": "hf_methods.generation.act",
+    "remove_act": "hf_methods.generation.act",
+    "calibrate_attention": "hf_methods.generation.act",
+    "find_act_heads": "hf_methods.generation.act",
+    "sink_statistics": "hf_methods.generation.act",
+    "plot_attention_sinks": "hf_methods.generation.act",
     # P35 ldr (training)
     "LDRKLLoss": "hf_methods.training.ldr",
     "ALDRKLLoss": "hf_methods.training.ldr",

@@ -14,7 +14,7 @@ with the ACT settings in it, the tokenizer, `metrics.json`, a sink plot in `asse
 540 MB base weights are not copied; load the calibrated model with
 
 ```python
-import hf_methods.generation.act  # registers the "act_eager" attention function
+from hf_methods.generation.act import ActConfig, apply_act  # using the package registers "act_eager"
 from transformers import AutoConfig, AutoModelForCausalLM
 
 model = AutoModelForCausalLM.from_pretrained(base_path, config=AutoConfig.from_pretrained("outputs/act"))

@@ -243,6 +243,35 @@ def test_calibrated_model_reloads_calibrated(llama, tmp_path):
     assert not torch.allclose(reloaded(x).logits, expected, atol=1e-4)
 
 
+def test_reload_in_a_fresh_process(llama, tmp_path):
+    # without hf-methods the saved attn_implementation is unknown (a clear transformers error); using any name of
+    # hf_methods.generation.act registers it, and the checkpoint loads calibrated
+    import subprocess
+    import sys
+
+    apply_act(llama, ActConfig(heads={1: [0, 3]}, threshold=0.05))
+    x = tokens()
+    torch.save(llama(x).logits, tmp_path / "expected.pt")
+    llama.save_pretrained(tmp_path)
+    script = f"""
+import torch
+from transformers import AutoModelForCausalLM
+try:
+    AutoModelForCausalLM.from_pretrained({str(tmp_path)!r})
+    raise SystemExit("loaded without the act_eager registration")
+except ValueError as err:
+    assert "act_eager" in str(err), err
+from hf_methods.generation.act import ActConfig
+model = AutoModelForCausalLM.from_pretrained({str(tmp_path)!r})
+assert model.config._attn_implementation == "act_eager"
+assert ActConfig.from_dict(model.config.act_config).heads == ((1, 0), (1, 3))
+torch.testing.assert_close(model(torch.tensor({x.tolist()})).logits, torch.load({str(tmp_path / "expected.pt")!r}))
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
 def test_act_config_json_round_trip(tmp_path):
     config = ActConfig(heads={"3": [2, 0], 1: [1]}, beta=0.5, threshold=0.2, prefill_only=False)
     assert config.heads == ((1, 1), (3, 0), (3, 2))

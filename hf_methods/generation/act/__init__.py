@@ -20,34 +20,45 @@ config = find_act_heads(model, calibration_set, tokenizer=tokenizer)   # greedy 
 with act_calibrate(model, config):                                        # temporary
     logits = model(**inputs).logits
 apply_act(model, config)                                                  # permanent; saves with the model
-model.save_pretrained("calibrated")                                       # reloads calibrated after `import hf_methods`
+model.save_pretrained("calibrated")  # config.json carries act_config + attn_implementation="act_eager"
+# later: using any name of this package (e.g. `from hf_methods.generation.act import ActConfig`) registers "act_eager";
+# then AutoModelForCausalLM.from_pretrained("calibrated") is calibrated again
 ```
 """
 
+import importlib
+
 from hf_methods.common.lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(
-    __name__,
-    {
-        "ACT_ATTENTION_KEY": ".configuration_act",
-        "ActConfig": ".configuration_act",
-        "act_eager_attention_forward": ".attention",
-        "calibrate_attention": ".attention",
-        "register_act_attention": ".attention",
-        "act_calibrate": ".modeling_act",
-        "apply_act": ".modeling_act",
-        "remove_act": ".modeling_act",
-        "capture_attention": ".modeling_act",
-        "get_act_config": ".modeling_act",
-        "build_fewshot_task": ".tasks",
-        "SinkStatistics": ".search",
-        "sink_statistics": ".search",
-        "choice_accuracy": ".search",
-        "choice_log_probs": ".search",
-        "find_act_heads": ".search",
-        "plot_attention_sinks": ".plotting",
-    },
-)
+_EXPORTS = {
+    "ACT_ATTENTION_KEY": ".configuration_act",
+    "ActConfig": ".configuration_act",
+    "act_eager_attention_forward": ".attention",
+    "calibrate_attention": ".attention",
+    "register_act_attention": ".attention",
+    "act_calibrate": ".modeling_act",
+    "apply_act": ".modeling_act",
+    "remove_act": ".modeling_act",
+    "capture_attention": ".modeling_act",
+    "get_act_config": ".modeling_act",
+    "build_fewshot_task": ".tasks",
+    "SinkStatistics": ".search",
+    "sink_statistics": ".search",
+    "choice_accuracy": ".search",
+    "choice_log_probs": ".search",
+    "find_act_heads": ".search",
+    "plot_attention_sinks": ".plotting",
+}
+_lazy_getattr, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+
+def __getattr__(name: str):
+    value = _lazy_getattr(name)
+    # using any public name registers the "act_eager" attention function (importing modeling_act does), so that
+    # `from_pretrained` of a saved calibrated model finds it
+    importlib.import_module(".modeling_act", __name__)
+    return value
+
 
 __all__ = [
     "ACT_ATTENTION_KEY",
