@@ -30,6 +30,12 @@ _EXPORTS = {
     "find_act_heads": "hf_methods.generation.act",
     "sink_statistics": "hf_methods.generation.act",
     "plot_attention_sinks": "hf_methods.generation.act",
+    # P09 hydra (generation)
+    "HydraConfig": "hf_methods.generation.hydra",
+    "HydraHeads": "hf_methods.generation.hydra",
+    "HydraForCausalLM": "hf_methods.generation.hydra",
+    "hydra_generate": "hf_methods.generation.hydra",
+    "default_tree": "hf_methods.generation.hydra",
     # P35 ldr (training)
     "LDRKLLoss": "hf_methods.training.ldr",
     "ALDRKLLoss": "hf_methods.training.ldr",
@@ -51,6 +57,10 @@ AUTO_REGISTRY = {
     "hfm-random_features": (
         "hf_methods.models.random_features.configuration_random_features:RandomFeatureConfig",
         {"AutoModel": "hf_methods.models.random_features.modeling_random_features:RandomFeatureModel"},
+    ),
+    "hfm-hydra": (
+        "hf_methods.generation.hydra.configuration_hydra:HydraConfig",
+        {"AutoModel": "hf_methods.generation.hydra.modeling_hydra:HydraHeads"},
     ),
     "hfm-mlp": (
         "hf_methods.common.mlp.configuration_mlp:MLPConfig",

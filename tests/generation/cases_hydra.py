@@ -6,17 +6,6 @@ import torch
 from tests.cases import ModelCase
 
 
-def _register_until_integrated():
-    # Until `hfm-hydra` is in hf_methods/__init__.py AUTO_REGISTRY (a no-op afterwards: exist_ok registration).
-    from hf_methods.common.auto import register_config, register_model_lazily
-
-    config_cls = register_config("hfm-hydra", "hf_methods.generation.hydra.configuration_hydra:HydraConfig")
-    register_model_lazily(config_cls, {"AutoModel": "hf_methods.generation.hydra.modeling_hydra:HydraHeads"})
-
-
-_register_until_integrated()
-
-
 def _hydra_inputs(config):
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(0, config.vocab_size, (3, 9), generator=g)

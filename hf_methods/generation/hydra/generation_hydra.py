@@ -445,18 +445,19 @@ _GENERATE_LOCALS = (
 def generate(model, input_ids=None, generation_config=None, inputs=None, draft_heads=None, **kwargs):
     """Entry point of `custom_generate/generate.py` in a saved head checkpoint.
 
-    `base.generate(input_ids, custom_generate="path/to/heads", trust_remote_code=True, draft_heads=heads, ...)`
-    runs :func:`hydra_generate`; without `draft_heads`, the heads are loaded from the folder that holds this
-    `custom_generate/` directory (`AutoModel.from_pretrained(folder, trust_remote_code=True)`).
+    `base.generate(input_ids, custom_generate=repo, trust_remote_code=True, draft_heads=repo, ...)` runs
+    :func:`hydra_generate`, where `draft_heads` is a `HydraHeads` or the folder / Hub repo id of saved heads (loaded
+    with `AutoModel.from_pretrained(draft_heads, trust_remote_code=True)`).
     """
     input_ids = input_ids if input_ids is not None else inputs
     if draft_heads is None:
-        folder = Path(__file__).resolve().parents[1]
-        if not (folder / "config.json").exists():
-            raise ValueError(f"pass `draft_heads=` (no head checkpoint next to {Path(__file__).parent}).")
+        # transformers copies this file into its modules cache and does not pass on `custom_generate=`: the file
+        # cannot tell which repo it came from
+        raise ValueError("pass `draft_heads=`: HydraHeads, or the folder / Hub repo id of the saved heads.")
+    if isinstance(draft_heads, (str, Path)):
         from transformers import AutoModel
 
-        draft_heads = AutoModel.from_pretrained(folder, trust_remote_code=True).to(model.device)
+        draft_heads = AutoModel.from_pretrained(draft_heads, trust_remote_code=True).to(model.device)
     for key in _GENERATE_LOCALS:
         if kwargs.get(key) is None or key in ("custom_generate", "trust_remote_code"):
             kwargs.pop(key, None)
