@@ -40,6 +40,15 @@ _EXPORTS = {
     "LDRKLLoss": "hf_methods.training.ldr",
     "ALDRKLLoss": "hf_methods.training.ldr",
     "LDRTrainer": "hf_methods.training.ldr",
+    # P46 bone (adapters)
+    "BoneConfig": "hf_methods.adapters.bone",
+    "get_bone_model": "hf_methods.adapters.bone",
+    "add_bone_adapter": "hf_methods.adapters.bone",
+    "check_bone_targets": "hf_methods.adapters.bone",
+    "count_bone_parameters": "hf_methods.adapters.bone",
+    "matched_lora_rank": "hf_methods.adapters.bone",
+    "bone_delta_weight": "hf_methods.adapters.bone",
+    "bone_variant": "hf_methods.adapters.bone",
     # the catalogue
     "METHODS": "hf_methods.zoo",
     "Method": "hf_methods.zoo",

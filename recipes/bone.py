@@ -50,7 +50,7 @@ VARIANTS = ("bat", "bone", "miss", "mini")
 
 @dataclass
 class BoneArguments(RecipeArguments):
-    max_steps: int = field(default=12, metadata={"help": "Optimisation steps."})
+    max_steps: int = field(default=10, metadata={"help": "Optimisation steps."})
     checkpoint_every: int = field(default=0, metadata={"help": "Save a resumable checkpoint every N steps (0: end)."})
     log_every: int = field(default=1, metadata={"help": "Log the training loss every N steps."})
     method: str = field(default="bone", metadata={"help": f"Adapter: one of {METHODS}."})
@@ -78,6 +78,13 @@ class BoneArguments(RecipeArguments):
     n_eval: int = field(default=32, metadata={"help": "Held-out problems (seed 1, minus any seen in training)."})
     eval_every: int = field(default=0, metadata={"help": "Held-out answer loss every N steps (0: only at the end)."})
     n_accuracy: int = field(default=32, metadata={"help": "Held-out problems for greedy exact match (0: skip)."})
+    chat_template: bool = field(
+        default=False,
+        metadata={
+            "help": "Wrap problems in the tokenizer's chat template (with SmolLM2's system prompt, ~60 tokens) "
+            "instead of the shorter plain 'Question: ... Answer: ' layout (~35 tokens)."
+        },
+    )
     bf16: bool = field(default=False, metadata={"help": "Load the base in bfloat16 (the paper trains in bf16)."})
     cpu_threads: int = field(default=2, metadata={"help": "torch threads on CPU (0: torch's default)."})
 
@@ -166,12 +173,17 @@ def build_adapter(model, args: BoneArguments):
 
 
 def make_data(tokenizer, args: BoneArguments):
-    """`(train_dataset, eval_dataset, eval_problems)`: fixed problem sets, independent of `--seed`."""
-    from hf_methods.common.instruct import arithmetic_problems, build_sft_dataset
+    """`(train_dataset, eval_dataset, eval_problems)`: fixed problem sets, independent of `--seed`.
 
-    train = arithmetic_problems(args.n_train, seed=0)
-    seen = {p.question for p in train}
-    held_out = [p for p in arithmetic_problems(args.n_eval + 64, seed=1) if p.question not in seen][: args.n_eval]
+    Without `--chat_template` the tokenizer's chat template is switched off (in place), so prompts use the plain
+    layout of `hf_methods.common.instruct.format_prompt` in training and in the exact-match evaluation alike.
+    """
+    from hf_methods.common.instruct import build_sft_dataset, train_and_held_out
+
+    if not args.chat_template:
+        tokenizer.chat_template = None
+
+    train, held_out = train_and_held_out(args.n_train, args.n_eval)
     return (
         build_sft_dataset(train, tokenizer, args.max_length),
         build_sft_dataset(held_out, tokenizer, args.max_length),
@@ -259,7 +271,8 @@ def main(argv: list[str] | None = None):
         pissa_init = runner.output_dir / "pissa_init"
         model.save_pretrained(pissa_init)  # the initial adapter, for the conversion to plain LoRA at the end
 
-    train_ds, eval_ds, eval_problems = make_data(tokenizer, args)
+    chat_template = tokenizer.chat_template
+    train_ds, eval_ds, eval_problems = make_data(tokenizer, args)  # may switch the chat template off
     collate = collate_sft(tokenizer.pad_token_id)
     loader = torch.utils.data.DataLoader(train_ds, batch_size=args.batch_size, shuffle=True, collate_fn=collate)
     eval_loader = torch.utils.data.DataLoader(eval_ds, batch_size=args.batch_size, collate_fn=collate)
@@ -294,6 +307,7 @@ def main(argv: list[str] | None = None):
         metrics["eval/exact_match"] = exact_match_accuracy(unwrapped, tokenizer, eval_problems[: args.n_accuracy])
     metrics["trainable_parameters"] = info["trainable_parameters"]
     runner.log(metrics, args.max_steps, force=True)
+    tokenizer.chat_template = chat_template  # the saved tokenizer keeps SmolLM2's chat template
     to_save = _PissaAsLora(unwrapped, pissa_init) if pissa_init is not None else model
     runner.finish(
         to_save,

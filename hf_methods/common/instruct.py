@@ -67,6 +67,20 @@ def arithmetic_problems(n: int, seed: int = 0, max_operand: int = 30) -> list[Pr
     return problems
 
 
+def train_and_held_out(n_train: int, n_eval: int, *, max_operand: int = 30) -> tuple[list[Problem], list[Problem]]:
+    """Fixed training problems (seed 0) and held-out problems (seed 1) with no question shared between them.
+
+    The sets do not depend on a run's seed, so runs with different seeds are compared on the same data.
+    """
+    train = arithmetic_problems(n_train, seed=0, max_operand=max_operand)
+    seen = {p.question for p in train}
+    candidates = arithmetic_problems(n_eval + 64, seed=1, max_operand=max_operand)
+    held_out = [p for p in candidates if p.question not in seen][:n_eval]
+    if len(held_out) < n_eval:
+        raise ValueError(f"could not draw {n_eval} held-out problems disjoint from {n_train} training problems")
+    return train, held_out
+
+
 def format_prompt(problem: Problem, tokenizer) -> str:
     """The prompt text: the tokenizer's chat template when it has one, else a plain `Question:/Answer:` layout."""
     user = f"{problem.question} {INSTRUCTION}"
@@ -172,4 +186,5 @@ __all__ = [
     "exact_match_accuracy",
     "first_integer",
     "format_prompt",
+    "train_and_held_out",
 ]

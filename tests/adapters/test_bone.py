@@ -397,3 +397,44 @@ def test_smollm2_all_linear_targets_the_seven_projections(smollm2):
     assert len(targets) == 7 * model.config.num_hidden_layers
     assert not any(name.endswith("lm_head") for name, _, _ in targets)
     assert count_bone_parameters(model, config) == 64 * sum(out for _, _, out in targets)
+
+
+# ------------------------------------------------------------------------------------------ recipe arguments
+
+
+def _recipe_module():
+    import importlib.util
+
+    from hf_methods.zoo import repo_root
+
+    spec = importlib.util.spec_from_file_location("bone_recipe_under_test", repo_root() / "recipes" / "bone.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"method": "dora"}, "--method"),
+        ({"variant": "row"}, "--variant"),
+        ({"lr_schedule": "linear"}, "--lr_schedule"),
+        ({"r": 0}, "--r"),
+        ({"dropout": 1.0}, "--dropout"),
+    ],
+)
+def test_recipe_rejects_bad_arguments(kwargs, match):
+    recipe = _recipe_module()
+    with pytest.raises(ValueError, match=match):
+        recipe.BoneArguments(output_dir="unused", **kwargs).validate()
+
+
+def test_recipe_layers_and_schedule():
+    recipe = _recipe_module()
+    assert recipe.parse_layers("22-24,29") == [22, 23, 24, 29]
+    assert recipe.parse_layers("all") is None
+    with pytest.raises(ValueError, match="--layers"):
+        recipe.parse_layers("last4")
+    args = recipe.BoneArguments(output_dir="unused", learning_rate=1.0, max_steps=10)
+    assert recipe.lr_at(0, args) == 1.0 and recipe.lr_at(5, args) == pytest.approx(0.5)

@@ -49,3 +49,9 @@ def test_exact_match_and_loss_run_on_a_tiny_model():
     loader = torch.utils.data.DataLoader(ds, batch_size=2, collate_fn=instruct.collate_sft(tok.pad_token_id))
     assert instruct.answer_loss(model, loader) > 0
     assert instruct.first_integer("The answer is 42.") == "42" and instruct.first_integer("none") is None
+
+
+def test_train_and_held_out_are_disjoint():
+    train, held_out = instruct.train_and_held_out(200, 50)
+    assert len(train) == 200 and len(held_out) == 50
+    assert not {p.question for p in train} & {p.question for p in held_out}
