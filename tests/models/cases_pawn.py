@@ -2,14 +2,7 @@
 
 import torch
 
-from hf_methods.common.auto import register_config, register_model_lazily
 from tests.cases import ModelCase
-
-# Until hf_methods/__init__.py lists PAWN in AUTO_REGISTRY (idempotent afterwards).
-register_model_lazily(
-    register_config("hfm-pawn", "hf_methods.models.pawn.configuration_pawn:PawnConfig"),
-    {"AutoModelForSequenceClassification": "hf_methods.models.pawn.modeling_pawn:PawnForSequenceClassification"},
-)
 
 
 def tiny_pawn_kwargs(**overrides):

@@ -21,6 +21,8 @@ __getattr__, __dir__ = lazy_exports(
         "cache_pawn_features": ".features",
         "check_feature_backbone": ".features",
         "fit_metric_normalization": ".features",
+        "fit_pawn_head": ".features",
+        "predict_logits": ".features",
         "load_pawn_dataset": ".features",
         "detection_metrics": ".baselines",
         "zero_shot_scores": ".baselines",

@@ -70,9 +70,10 @@ def macro_f1(predictions, labels) -> float:
 
 
 def recall_at_fpr(scores, labels, fpr: float = 0.05) -> float:
-    """Share of machine documents scored above the (1 − fpr) quantile of the human scores."""
+    """Share of machine documents scored above the lowest threshold that flags at most `fpr` of the human ones."""
     scores, labels = np.asarray(scores, dtype=float), np.asarray(labels).astype(bool)
-    threshold = np.quantile(scores[~labels], 1 - fpr, method="higher")
+    human = np.sort(scores[~labels])[::-1]
+    threshold = human[min(int(np.floor(fpr * len(human))), len(human) - 1)]  # at most floor(fpr·n) humans above it
     return float((scores[labels] > threshold).mean())
 
 
@@ -121,7 +122,10 @@ def train_minilm_detector(
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             enc = tokenizer(
-                [train_texts[i] for i in idx], truncation=True, max_length=max_length, padding=True,
+                [train_texts[i] for i in idx],
+                truncation=True,
+                max_length=max_length,
+                padding=True,
                 return_tensors="pt",
             )
             logits = model(**enc).logits.squeeze(-1)
@@ -137,7 +141,10 @@ def train_minilm_detector(
         out = []
         for start in range(0, len(texts), 32):
             enc = tokenizer(
-                list(texts[start : start + 32]), truncation=True, max_length=max_length, padding=True,
+                list(texts[start : start + 32]),
+                truncation=True,
+                max_length=max_length,
+                padding=True,
                 return_tensors="pt",
             )
             out.append(model(**enc).logits.squeeze(-1))

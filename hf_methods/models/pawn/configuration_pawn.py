@@ -47,7 +47,8 @@ class PawnConfig(PreTrainedConfig):
         backbone_seed (`int`, *optional*, defaults to 0):
             Seed of the weights of a backbone built from `backbone_config`.
         backbone_hidden_size (`int`, *optional*, defaults to 576):
-            Width d of the backbone's last hidden state (576 for SmolLM2-135M). Taken from `backbone_config` when given.
+            Width d of the backbone's last hidden state (576 for SmolLM2-135M). Taken from `backbone_config` when
+            given.
         metrics (`list[str]`, *optional*, defaults to the five metrics):
             Next-token metrics fed to the metric MLP, a subset (in any order) of `PAWN_METRICS`.
         aggregation (`str`, *optional*, defaults to `"pawn"`):
@@ -112,19 +113,28 @@ class PawnConfig(PreTrainedConfig):
             if not isinstance(self.backbone_config, dict) or "model_type" not in self.backbone_config:
                 raise ValueError("`backbone_config` must be a config dict with a `model_type` (config.to_dict()).")
             self.backbone_hidden_size = int(self.backbone_config["hidden_size"])
-        kwargs.setdefault("num_labels", 1)
+        num_labels = kwargs.pop("num_labels", None)
+        if num_labels not in (None, 1) or len(kwargs.get("id2label") or {0: None}) != 1:
+            raise ValueError(
+                f"`num_labels` must be 1 (one logit: machine-written), got {num_labels or kwargs['id2label']}."
+            )
         if "id2label" not in kwargs:
             kwargs["id2label"] = {0: "machine"}
             kwargs["label2id"] = {"machine": 0}
         self._check_fields()
         super().__post_init__(**kwargs)
-        if self.num_labels != 1:
-            raise ValueError(f"`num_labels` must be 1 (one logit: machine-written), got {self.num_labels}.")
 
     def _check_fields(self):
         if self.backbone_name_or_path is None and self.backbone_config is None:
             raise ValueError("Give `backbone_name_or_path` or `backbone_config`: PAWN needs a frozen backbone.")
-        for name in ("backbone_hidden_size", "num_features", "num_gates", "mlp_hidden_size", "max_length", "pos_scale"):
+        for name in (
+            "backbone_hidden_size",
+            "num_features",
+            "num_gates",
+            "mlp_hidden_size",
+            "max_length",
+            "pos_scale",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
@@ -157,7 +167,8 @@ class PawnConfig(PreTrainedConfig):
     def backbone_id(self) -> str:
         """A string naming the backbone, stored with cached features to detect a mismatch."""
         if self.backbone_config is not None:
-            return f"in-code:{self.backbone_config.get('model_type')}:d{self.backbone_hidden_size}:seed{self.backbone_seed}"
+            model_type = self.backbone_config.get("model_type")
+            return f"in-code:{model_type}:d{self.backbone_hidden_size}:seed{self.backbone_seed}"
         return str(self.backbone_name_or_path)
 
     def validate_architecture(self):

@@ -36,7 +36,9 @@ def load_pawn_dataset(path: str | Path | None = None, domains: list[str] | tuple
     if domains is not None:
         unknown = set(domains) - set(dataset.unique("domain"))
         if unknown:
-            raise ValueError(f"`domains` has unknown domains {sorted(unknown)}; the set has {dataset.unique('domain')}.")
+            raise ValueError(
+                f"`domains` has unknown domains {sorted(unknown)}; the set has {dataset.unique('domain')}."
+            )
         dataset = dataset.filter(lambda d: d in domains, input_columns="domain")
     return dataset
 
@@ -110,7 +112,12 @@ def cache_pawn_features(
             idx = enc["attention_mask"][row].bool()  # works for left and right padding
             metrics.append(m[row][idx[1:] & idx[:-1]].float().cpu().numpy())
             hidden.append(h[row][idx].to(torch.float16).cpu().numpy())
-        return {"metrics": metrics, "hidden_states": hidden, "length": lengths, "backbone": [backbone_id] * len(lengths)}
+        return {
+            "metrics": metrics,
+            "hidden_states": hidden,
+            "length": lengths,
+            "backbone": [backbone_id] * len(lengths),
+        }
 
     features = Features(
         {
@@ -185,8 +192,65 @@ class PawnFeatureCollator:
         return out
 
 
+def fit_pawn_head(
+    detector,
+    features_dataset,
+    *,
+    epochs: int = 5,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    weight_decay: float = 0.01,
+    max_grad_norm: float = 1.0,
+    seed: int = 0,
+) -> list[float]:
+    """Trains the heads on cached features with the paper's Table 1 optimiser (AdamW, clip 1); returns step losses.
+
+    The backbone never runs. Standardise the metrics first with [`fit_metric_normalization`].
+    """
+    from torch.utils.data import DataLoader
+
+    check_feature_backbone(features_dataset, detector.config)
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(
+        features_dataset, batch_size=batch_size, shuffle=True, generator=generator, collate_fn=PawnFeatureCollator()
+    )
+    params = [p for p in detector.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
+    detector.train()
+    losses = []
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # token dropout
+        for _ in range(epochs):
+            for batch in loader:
+                loss = detector(**batch).loss
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad()
+                losses.append(loss.item())
+    detector.eval()
+    return losses
+
+
+@torch.no_grad()
+def predict_logits(detector, features_dataset, batch_size: int = 64) -> torch.Tensor:
+    """One logit per row of a cached-features data set (higher = machine)."""
+    check_feature_backbone(features_dataset, detector.config)
+    collate = PawnFeatureCollator()
+    detector.eval()
+    out = []
+    for start in range(0, len(features_dataset), batch_size):
+        rows = [features_dataset[i] for i in range(start, min(start + batch_size, len(features_dataset)))]
+        batch = collate(rows)
+        batch.pop("labels", None)
+        out.append(detector(**batch).logits[:, 0])
+    return torch.cat(out)
+
+
 __all__ = [
     "PawnFeatureCollator",
+    "fit_pawn_head",
+    "predict_logits",
     "cache_pawn_features",
     "check_feature_backbone",
     "feature_fingerprint",

@@ -32,7 +32,6 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from .configuration_pawn import PAWN_METRICS, SMOLLM2_ALIAS, PawnConfig
 
-
 # ----------------------------------------------------------------------------------------------------------- features
 
 
@@ -196,7 +195,8 @@ class PawnForSequenceClassification(PawnPreTrainedModel):
         z = Σ_i w_i ⊙ f_i                          gate g weights features g·F/G … (g+1)·F/G − 1
         logit = MLP_o(z)
 
-    μ, σ are persistent buffers (zero and one by default; set them with [`~PawnForSequenceClassification.set_metric_normalization`]).
+    μ, σ are persistent buffers (zero and one by default; set them with
+    [`~PawnForSequenceClassification.set_metric_normalization`]).
     `aggregation="mpn"` replaces the weighted sum by the mean of f_i; `"hsff"` replaces f_i by MLP_g of the gate input
     and takes the mean (the paper's ablations).
 
@@ -296,6 +296,8 @@ class PawnForSequenceClassification(PawnPreTrainedModel):
                 raise ValueError("Give either `input_ids` or cached `metrics` + `hidden_states`, not both.")
             if input_ids.dim() != 2:
                 raise ValueError(f"`input_ids` must have shape (batch, length), got {tuple(input_ids.shape)}.")
+            if input_ids.shape[1] < 2:
+                raise ValueError("`input_ids`: every document needs at least 2 tokens (an empty text has none).")
             if input_ids.shape[1] > config.max_length:
                 raise ValueError(
                     f"`input_ids` has {input_ids.shape[1]} tokens, more than `max_length={config.max_length}`; "
@@ -312,12 +314,15 @@ class PawnForSequenceClassification(PawnPreTrainedModel):
             )
         expected = (hidden_states.shape[0], hidden_states.shape[1] - 1, config.num_metrics)
         if tuple(metrics.shape) != expected:
-            raise ValueError(f"`metrics` must have shape {expected} (one row per next token), got {tuple(metrics.shape)}.")
+            raise ValueError(
+                f"`metrics` must have shape {expected} (one row per next token), got {tuple(metrics.shape)}."
+            )
         if hidden_states.shape[1] > config.max_length:
             raise ValueError(f"`hidden_states` has {hidden_states.shape[1]} positions, more than `max_length`.")
         if attention_mask is not None and tuple(attention_mask.shape) != tuple(hidden_states.shape[:2]):
             raise ValueError(
-                f"`attention_mask` must have shape {tuple(hidden_states.shape[:2])}, got {tuple(attention_mask.shape)}."
+                f"`attention_mask` must have shape {tuple(hidden_states.shape[:2])}, "
+                f"got {tuple(attention_mask.shape)}."
             )
 
     def forward(
@@ -350,7 +355,7 @@ class PawnForSequenceClassification(PawnPreTrainedModel):
         attention_mask = attention_mask.to(device).bool()
         valid = attention_mask[:, :-1] & attention_mask[:, 1:]  # metric row i needs tokens i and i+1
         if not valid.any(-1).all():
-            raise ValueError("Every document needs at least 2 tokens (one next-token prediction); got an empty one.")
+            raise ValueError("`attention_mask`: every document needs at least 2 tokens (one next-token prediction).")
         keep = valid
         if self.training and self.config.dropout_tokens > 0:
             # "dropout tokens": random valid positions get weight 0; a row never loses all its tokens
