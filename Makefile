@@ -57,12 +57,12 @@ readme: install
 	$(PY) -m hf_methods.cli readme
 
 lint: install
-	$(PY) -m ruff check hf_methods tests recipes benchmarks
-	$(PY) -m ruff format --check hf_methods tests recipes benchmarks
+	$(PY) -m ruff check hf_methods tests recipes benchmarks scripts
+	$(PY) -m ruff format --check hf_methods tests recipes benchmarks scripts
 
 format: install
-	$(PY) -m ruff check --fix hf_methods tests recipes benchmarks
-	$(PY) -m ruff format hf_methods tests recipes benchmarks
+	$(PY) -m ruff check --fix hf_methods tests recipes benchmarks scripts
+	$(PY) -m ruff format hf_methods tests recipes benchmarks scripts
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

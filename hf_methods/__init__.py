@@ -21,6 +21,10 @@ _EXPORTS = {
     "RandomFeatureConfig": "hf_methods.models.random_features",
     "RandomFeatureModel": "hf_methods.models.random_features",
     "bandwidth_sweep": "hf_methods.models.random_features",
+    # P04 qst (adapters)
+    "QSTConfig": "hf_methods.adapters.qst",
+    "QSTModel": "hf_methods.adapters.qst",
+    "get_qst_model": "hf_methods.adapters.qst",
     # P06 act (generation)
     "ActConfig": "hf_methods.generation.act",
     "act_calibrate": "hf_methods.generation.act",

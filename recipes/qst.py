@@ -1,7 +1,8 @@
 """Fine-tune SmolLM2-135M-Instruct with Quantized Side Tuning (P04 `qst`, Zhang et al., ACL 2024) on word problems.
 
-The base model is frozen and, when bitsandbytes is installed, loaded in 4-bit NF4 with double quantization
-(`--quantization auto`, the paper's setting; `none` keeps it in fp32, `fp4` uses bitsandbytes' FP4). A QST side
+The base model is frozen and, on a GPU with bitsandbytes installed, loaded in 4-bit NF4 with double quantization
+(`--quantization auto`, the paper's setting); on CPU `auto` keeps it in fp32 because bitsandbytes' 4-bit layers run a
+slow fallback there (`--quantization nf4` forces 4-bit anyway; `none` is fp32, `fp4` bitsandbytes' FP4). A QST side
 network (`hf_methods.adapters.qst`) of width d/r reads every layer's hidden state through small downsamplers; only
 the side network trains and no backpropagation runs through the base model. The task is built in code
 (`hf_methods.common.instruct`): arithmetic word problems with exact integer answers, the loss taken on the answer
@@ -12,8 +13,8 @@ The official 70B recipe (`YouAreSpecialToMe/QST:qst-70b.sh`): r=16, adapter rank
 3% warm-up, batch 1 × 16 accumulation, max_grad_norm 0.3, Adam β2 0.999, no weight decay, NF4 + double quant, bf16.
 Every one of those is a flag here; the embedded default is a short CPU run with a larger learning rate (1e-3).
 
-Note: bitsandbytes' 4-bit layers run a slow fallback on CPU (no `kernels` package): a 4-bit SmolLM2 forward is far
-slower than the fp32 one there. Use `--quantization none` for quick CPU runs; on a GPU the 4-bit path is the fast one.
+Note: bitsandbytes' 4-bit layers run a slow fallback on CPU (no `kernels` package): one 4-bit SmolLM2 forward took
+15-60 s on a shared 2-core machine, whatever the batch. On a GPU the 4-bit path is the fast one.
 
 Checkpoints hold the side network, the optimizer and the RNG state only (`QSTModel.state_dict()` is the side network).
 The output folder holds `qst_config.json` + `qst_model.safetensors`, the tokenizer and the card; reload it with
@@ -22,8 +23,8 @@ The output folder holds `qst_config.json` + `qst_model.safetensors`, the tokeniz
 Usage:
 
 ```bash
-accelerate launch recipes/qst.py                                   # NF4 base if bitsandbytes is installed
-accelerate launch recipes/qst.py --quantization none --max_steps 60  # fp32 base (fast on CPU)
+accelerate launch recipes/qst.py                                   # NF4 base on a GPU, fp32 base on CPU
+accelerate launch recipes/qst.py --quantization nf4                # NF4 base on CPU too (slow fallback)
 accelerate launch recipes/qst.py --reduction_factor 8 --downsample avgpool
 accelerate launch recipes/qst.py --resume_from_checkpoint latest   # continue a killed run
 python recipes/qst.py --help                                       # every knob
@@ -51,12 +52,17 @@ class QSTArguments(RecipeArguments):
     log_every: int = field(default=1, metadata={"help": "Log the training loss every N steps."})
     quantization: str = field(
         default="auto",
-        metadata={"help": f"Base weights: one of {QUANTIZATIONS} ('auto': nf4 when bitsandbytes is installed)."},
+        metadata={
+            "help": f"Base weights: one of {QUANTIZATIONS} ('auto': nf4 when bitsandbytes is installed and a GPU is "
+            "present, else fp32; pass nf4 to quantize on CPU too, slowly)."
+        },
     )
     double_quant: bool = field(default=True, metadata={"help": "bitsandbytes double quantization (paper: on)."})
     reduction_factor: int = field(default=16, metadata={"help": "r: side width hidden_size / r (paper: 16)."})
     adapter_rank: int = field(default=16, metadata={"help": "k: downsampler bottleneck (official: 16)."})
-    downsample: str = field(default="adapter", metadata={"help": "'adapter' (official), 'linear', 'avgpool', 'maxpool'."})
+    downsample: str = field(
+        default="adapter", metadata={"help": "'adapter' (official), 'linear', 'avgpool', 'maxpool'."}
+    )
     activation: str = field(default="silu", metadata={"help": "Downsampler activation (official: swish = silu)."})
     gate_init: float = field(default=0.5, metadata={"help": "Initial per-layer gate logit ζ_i (official: 0.5)."})
     identity_init: bool = field(
@@ -82,8 +88,15 @@ class QSTArguments(RecipeArguments):
         super().validate()
         if self.quantization not in QUANTIZATIONS:
             raise ValueError(f"--quantization must be one of {QUANTIZATIONS}, got {self.quantization!r}")
-        for name in ("reduction_factor", "adapter_rank", "learning_rate", "batch_size", "max_length", "n_train",
-                     "n_eval"):
+        for name in (
+            "reduction_factor",
+            "adapter_rank",
+            "learning_rate",
+            "batch_size",
+            "max_length",
+            "n_train",
+            "n_eval",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name} must be > 0, got {getattr(self, name)}")
         for name in ("weight_decay", "max_grad_norm", "eval_every", "n_accuracy", "cpu_threads"):
@@ -96,8 +109,11 @@ class QSTArguments(RecipeArguments):
 
 
 def resolve_quantization(name: str) -> str:
+    """`auto`: NF4 when bitsandbytes is installed and a CUDA device is present; fp32 on CPU, where bitsandbytes'
+    4-bit layers run a slow fallback (a 4-bit SmolLM2 forward took 15-60 s on a shared 2-core machine)."""
     if name == "auto":
-        return "nf4" if importlib.util.find_spec("bitsandbytes") is not None else "none"
+        has_bnb = importlib.util.find_spec("bitsandbytes") is not None
+        return "nf4" if has_bnb and torch.cuda.is_available() else "none"
     if name in ("nf4", "fp4") and importlib.util.find_spec("bitsandbytes") is None:
         raise ImportError(f"--quantization {name} needs bitsandbytes: pip install 'hf-methods[quant]'")
     return name
@@ -128,11 +144,9 @@ def load_base(args: QSTArguments):
 
 def make_data(tokenizer, args: QSTArguments):
     """`(train_dataset, eval_dataset, eval_problems)`: fixed problem sets, independent of `--seed`."""
-    from hf_methods.common.instruct import arithmetic_problems, build_sft_dataset
+    from hf_methods.common.instruct import build_sft_dataset, train_and_held_out
 
-    train = arithmetic_problems(args.n_train, seed=0)
-    seen = {p.question for p in train}
-    held_out = [p for p in arithmetic_problems(args.n_eval + 64, seed=1) if p.question not in seen][: args.n_eval]
+    train, held_out = train_and_held_out(args.n_train, args.n_eval)
     return (
         build_sft_dataset(train, tokenizer, args.max_length),
         build_sft_dataset(held_out, tokenizer, args.max_length),

@@ -2,32 +2,42 @@
 backpropagating through a small side network only, so it saves far fewer activations and no gradient reaches the LLM.
 
 Paper: up to 2.3× less total training memory and up to 3× faster fine-tuning than QLoRA at competitive accuracy
-(MMLU, LLaMA-2 7B: QST ~45% vs QLoRA ~46%). The memory and speed ratios are measured by `benchmarks/perf/qst.py`
-(`benchmarks/results/perf-qst.json`); this script checks the quality side and the mechanism at CPU scale.
+(MMLU, LLaMA-2 7B: QST ~45% vs QLoRA ~46%). The memory and speed ratios on SmolLM2-135M are measured by
+`benchmarks/perf/qst.py` (`benchmarks/results/perf-qst.json`) and read back here as checks 5-6.
 
-Setting (fixed before the first run, not tuned): SmolLM2-135M-Instruct, the arithmetic word problems of
-`hf_methods.common.instruct` (512 training problems of generator seed 0; 64 held-out problems of seed 1 not in the
-training set), loss on the answer tokens, 30 steps of batch 8 (max 64 tokens), AdamW lr 1e-3, constant, gradient
-clipping 0.3 (the official scripts' `max_grad_norm`), for both methods:
-- QST: r = 16, k = 16, adapter downsamplers, identity-initialised output gate (`QSTConfig` defaults);
-- LoRA: r = 64, alpha = 16, dropout 0, all seven projections (QLoRA's defaults).
-Both run on the **fp32** base: bitsandbytes' 4-bit layers run a slow fallback on CPU (one 4-bit SmolLM2 forward took
-15-60 s on the shared 2-core machine), so QLoRA's and QST's 4-bit paths are only timed in `benchmarks/perf/qst.py`.
-The comparison is therefore QST vs LoRA on the same unquantized base; NF4 would add the same quantization error to
-both. Seeds 0, 1, 2 (adapter initialisation and data order).
+Quality at CPU scale (the brief's E2, fixed before the first run and not tuned). A fine-tuning run of SmolLM2 with 3
+seeds did not fit the shared 2-core machine (one training step took 60-150 s under load), so the quality comparison
+uses a small pretrained model instead:
+- language A: a first-order Markov chain over 64 tokens, each token with 4 successors of probabilities
+  0.4/0.3/0.2/0.1 (seeded); language B: the same chain with the successor lists of half of the tokens permuted;
+- base: a tiny Llama (4 layers, d = 128, 4 heads, 2 KV heads, MLP 256) pretrained on A for 150 steps (AdamW 3e-3,
+  batch 8 × 64), then frozen;
+- adaptation to B for 60 steps, batch 8 × 64, AdamW lr 1e-3, no weight decay, gradient clipping 0.3 (the official
+  `max_grad_norm`), seeds 0, 1, 2 (adapter initialisation and data):
+  QST r = 4, k = 8 (side width 32, head_dim 8, identity-initialised output gate) vs LoRA r = 8, alpha 16 on all seven
+  projections, both on the **fp32** base (bitsandbytes 4-bit runs a slow fallback on CPU, so "QLoRA" here is LoRA
+  without the quantization; NF4 would add the same quantization error to both); full fine-tuning at lr 3e-4 is
+  recorded as a reference, and so is QST with the official output gate (`identity_init=False`, a = σ(1) at init),
+  added after the first run showed the identity-initialised QST far behind LoRA (a supplementary record, not a check).
+- metric: mean next-token loss on 32 held-out sequences of B.
+(Sizes were cut from the brief's 300/150 steps to fit the shared machine, before any quality result was seen.)
 
 Checks:
-1. quality: mean held-out answer loss of QST <= LoRA's + 0.1 nats (competitive, as the paper's 7B numbers);
-2. quality: mean greedy exact match of QST (32 held-out problems) >= LoRA's − 0.05;
-3. QST learns: mean held-out answer loss of QST <= the untuned base model's − 0.5 nats;
-4. mechanism: bytes saved for backward in one training forward, QST <= 0.5 × LoRA's (same batch);
-5. mechanism: after training, no base parameter has a gradient and every base weight is bit-identical.
+1. quality: QST's final loss on B <= LoRA's + 0.1 nats (competitive);
+2. QST learns: QST's final loss on B <= the frozen base's loss on B − 0.5 nats;
+3. mechanism: bytes saved for backward in one training forward, QST <= 0.5 × LoRA's (same batch);
+4. mechanism: after training, no base parameter has a gradient and every base weight is bit-identical;
+5-6. from `benchmarks/results/perf-qst.json` (run `python benchmarks/perf/qst.py` first), the paper's memory/speed
+   claim with the issue's targets: QST peak training memory <= 0.45 × QLoRA's and step time <= 0.5 × QLoRA's
+   (SmolLM2-135M, NF4 base, batch 4 × 64).
 
-Run: `python benchmarks/claims/qst.py`; writes `benchmarks/results/qst.json` and `benchmarks/results/qst-curves.png`.
+Run: `python benchmarks/claims/qst.py` (a few minutes on 2 cores); writes `benchmarks/results/qst.json` and
+`benchmarks/results/qst-curves.png`.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 
 import torch
@@ -36,22 +46,76 @@ from hf_methods.common.claims import ClaimCheck, ClaimReport, mean_std
 
 SLUG = "qst"
 SEEDS = [0, 1, 2]
-STEPS, BATCH, MAX_LENGTH, LR, MAX_GRAD_NORM = 30, 8, 64, 1e-3, 0.3
-N_TRAIN, N_EVAL, N_ACCURACY = 512, 64, 32
-LORA = dict(r=64, lora_alpha=16, lora_dropout=0.0,
-            target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
-QST = dict(reduction_factor=16, adapter_rank=16)
-LOSS_MARGIN, ACC_MARGIN, LEARN_MARGIN, ACT_RATIO = 0.1, 0.05, 0.5, 0.5
+VOCAB, SUCCESSOR_PROBS, SEQ = 64, (0.4, 0.3, 0.2, 0.1), 64
+BASE_KW = dict(
+    vocab_size=VOCAB,
+    hidden_size=128,
+    intermediate_size=256,
+    num_hidden_layers=4,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=SEQ,
+    pad_token_id=None,
+    bos_token_id=None,
+    eos_token_id=None,
+)
+PRETRAIN_STEPS, PRETRAIN_LR = 150, 3e-3
+STEPS, BATCH, LR, FULL_LR, MAX_GRAD_NORM, N_EVAL = 60, 8, 1e-3, 3e-4, 0.3, 32
+EVAL_AT = (10, 30, 60)
+QST = dict(reduction_factor=4, adapter_rank=8)
+LORA = dict(
+    r=8,
+    lora_alpha=16,
+    lora_dropout=0.0,
+    target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+)
+LOSS_MARGIN, LEARN_MARGIN, ACT_RATIO = 0.1, 0.5, 0.5
 PLOT = "benchmarks/results/qst-curves.png"
 
 
-def make_data(tokenizer):
-    from hf_methods.common.instruct import arithmetic_problems, build_sft_dataset
+def markov_languages(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Transition matrices of A (4 successors per token) and B (successor lists of half the tokens permuted)."""
+    g = torch.Generator().manual_seed(seed)
+    probs = torch.tensor(SUCCESSOR_PROBS)
+    a = torch.zeros(VOCAB, VOCAB)
+    for t in range(VOCAB):
+        a[t, torch.randperm(VOCAB, generator=g)[: len(probs)]] = probs
+    b = a.clone()
+    half = torch.randperm(VOCAB, generator=g)[: VOCAB // 2]
+    b[half] = a[half[torch.randperm(len(half), generator=g)]]
+    return a, b
 
-    train = arithmetic_problems(N_TRAIN, seed=0)
-    seen = {p.question for p in train}
-    held_out = [p for p in arithmetic_problems(N_EVAL + 64, seed=1) if p.question not in seen][:N_EVAL]
-    return build_sft_dataset(train, tokenizer, MAX_LENGTH), build_sft_dataset(held_out, tokenizer, MAX_LENGTH), held_out
+
+def sample(transition: torch.Tensor, n: int, g: torch.Generator) -> torch.Tensor:
+    ids = torch.empty(n, SEQ, dtype=torch.long)
+    ids[:, 0] = torch.randint(0, VOCAB, (n,), generator=g)
+    for t in range(1, SEQ):
+        ids[:, t] = torch.multinomial(transition[ids[:, t - 1]], 1, generator=g).squeeze(1)
+    return ids
+
+
+def pretrain(lang_a: torch.Tensor):
+    from hf_methods.common.tiny import tiny_llama
+
+    model = tiny_llama(1234, **BASE_KW).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=PRETRAIN_LR, weight_decay=0.0)
+    g = torch.Generator().manual_seed(1234)
+    for _ in range(PRETRAIN_STEPS):
+        ids = sample(lang_a, BATCH, g)
+        loss = model(input_ids=ids, labels=ids).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+@torch.no_grad()
+def eval_loss(model, ids: torch.Tensor) -> float:
+    was = model.training
+    model.eval()
+    loss = model(input_ids=ids, labels=ids).loss.item()
+    model.train(was)
+    return loss
 
 
 def saved_bytes(model, batch) -> tuple[int, torch.Tensor]:
@@ -73,41 +137,34 @@ def saved_bytes(model, batch) -> tuple[int, torch.Tensor]:
     return sum(seen.values()), loss
 
 
-def evaluate(model, eval_loader, problems, tokenizer) -> dict[str, float]:
-    from hf_methods.common.instruct import answer_loss, exact_match_accuracy
-
-    model.eval()
-    out = {"answer_loss": answer_loss(model, eval_loader),
-           "exact_match": exact_match_accuracy(model, tokenizer, problems[:N_ACCURACY])}
-    model.train()
-    return out
-
-
-def train(method: str, seed: int, base, tokenizer, train_ds, eval_loader, problems) -> dict:
+def train(method: str, seed: int, pretrained, lang_b: torch.Tensor, eval_ids: torch.Tensor) -> dict:
+    """One adaptation run: `method` in {"qst", "qst_official_gate", "lora", "full"}."""
     from peft import LoraConfig, get_peft_model
 
     from hf_methods.adapters.qst import QSTConfig, get_qst_model
-    from hf_methods.common.instruct import collate_sft
 
+    base = copy.deepcopy(pretrained)
+    reference = {k: v.clone() for k, v in base.state_dict().items()}
     torch.manual_seed(seed)
-    base.requires_grad_(False)
-    model = get_qst_model(base, QSTConfig(**QST)) if method == "qst" else get_peft_model(base, LoraConfig(**LORA))
+    if method == "full":
+        model, lr = base.train(), FULL_LR
+    else:
+        base.requires_grad_(False)
+        if method.startswith("qst"):
+            model = get_qst_model(base, QSTConfig(**QST, identity_init=method == "qst"))
+        else:
+            model = get_peft_model(base, LoraConfig(**LORA))
+        lr = LR
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.0)
-    gen = torch.Generator().manual_seed(seed)
-    loader = torch.utils.data.DataLoader(train_ds, batch_size=BATCH, shuffle=True, generator=gen,
-                                         collate_fn=collate_sft(tokenizer.pad_token_id))
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    g = torch.Generator().manual_seed(100 + seed)
     model.train()
-    losses, times, act = [], [], None
-    batches = iter(loader)
-    for step in range(STEPS):
-        try:
-            batch = next(batches)
-        except StopIteration:
-            batches = iter(loader)
-            batch = next(batches)
+    curve, times, act = {0: eval_loss(model, eval_ids)}, [], None
+    for step in range(1, STEPS + 1):
+        ids = sample(lang_b, BATCH, g)
+        batch = {"input_ids": ids, "labels": ids}
         t0 = time.perf_counter()
-        if step == 0:
+        if step == 1:
             act, loss = saved_bytes(model, batch)
         else:
             loss = model(**batch).loss
@@ -116,21 +173,95 @@ def train(method: str, seed: int, base, tokenizer, train_ds, eval_loader, proble
         torch.nn.utils.clip_grad_norm_(params, MAX_GRAD_NORM)
         opt.step()
         times.append(time.perf_counter() - t0)
-        losses.append(loss.item())
-    result = evaluate(model, eval_loader, problems, tokenizer)
-    result.update(train_losses=losses, step_s=sorted(times)[len(times) // 2], saved_mib=act / 2**20,
-                  trainable=sum(p.numel() for p in params))
-    if method == "qst":
+        if step in EVAL_AT:
+            curve[step] = eval_loss(model, eval_ids)
+    result = {
+        "loss_b": curve[STEPS],
+        "curve": curve,
+        "step_s": sorted(times)[len(times) // 2],
+        "saved_mib": act / 2**20,
+        "trainable": sum(p.numel() for p in params),
+    }
+    if method.startswith("qst"):
         result["base_grads"] = sum(p.grad is not None for p in base.parameters())
-        model.unload()
-    else:
-        model.unload()  # removes the LoRA layers, restoring the original modules
-    print(f"[qst claim] {method} seed {seed}: loss {result['answer_loss']:.4f}, EM {result['exact_match']:.3f}, "
-          f"saved {result['saved_mib']:.1f} MiB, step {result['step_s']:.2f} s", flush=True)
+        result["base_unchanged"] = all(torch.equal(reference[k], v) for k, v in base.state_dict().items())
+    print(
+        f"[qst claim] {method} seed {seed}: loss on B {result['loss_b']:.4f}, saved {result['saved_mib']:.2f} MiB, "
+        f"step {result['step_s']:.3f} s, curve {curve}",
+        flush=True,
+    )
     return result
 
 
-def plot(curves: dict[str, list[list[float]]]) -> None:
+def add_perf_checks(report: ClaimReport) -> None:
+    """Checks 5-6 from `benchmarks/results/perf-qst.json` (run `benchmarks/perf/qst.py` first)."""
+    import json
+
+    from hf_methods.common.claims import results_dir
+
+    path = results_dir() / "perf-qst.json"
+    if not path.exists():
+        print("[qst claim] no perf-qst.json: run benchmarks/perf/qst.py first for the memory/speed checks")
+        return
+    rows = json.loads(path.read_text())["configs"]
+    names = {
+        "qst": "QST (NF4 base, SmolLM2)",
+        "qlora": "QLoRA (NF4 base, SmolLM2)",
+        "lora": "LoRA (fp32 base, SmolLM2)",
+        "full": "full fine-tuning (SmolLM2)",
+        "qst_fp32": "QST (fp32 base, SmolLM2)",
+    }
+    for key, name in names.items():
+        for metric in ("peak_mib", "activations_mib", "optimizer_mib", "weights_mib", "step_s"):
+            report.record(name, metric, [rows[key][metric]])
+    for metric, target, what in (("peak_mib", 0.45, "peak training memory"), ("step_s", 0.5, "step time")):
+        ratio = rows["qst"][metric] / rows["qlora"][metric]
+        report.add_check(
+            ClaimCheck(
+                name=f"{what} on SmolLM2-135M: QST <= {target} x QLoRA (perf-qst.json, ratio {ratio:.3f})",
+                metric=metric,
+                method=names["qst"],
+                method_value=rows["qst"][metric],
+                baseline=names["qlora"],
+                baseline_value=rows["qlora"][metric],
+                criterion=f"QST <= {target} x QLoRA (issue 4 target)",
+                held=ratio <= target,
+            )
+        )
+
+
+def perf_notes() -> str:
+    """Where the memory goes on SmolLM2-135M (from perf-qst.json), for the card."""
+    import json
+
+    from hf_methods.common.claims import results_dir
+
+    path = results_dir() / "perf-qst.json"
+    if not path.exists():
+        return ""
+    perf = json.loads(path.read_text())
+    rows, ratios = perf["configs"], perf["ratios"]
+    parts = []
+    for key, name in (("qst", "QST/NF4"), ("qlora", "QLoRA/NF4"), ("lora", "LoRA/fp32"), ("full", "full FT/fp32")):
+        r = rows[key]
+        parts.append(
+            f"{name} {r['peak_mib']:.0f} MiB = weights {r['weights_mib']:.0f} + grads {r['gradients_mib']:.0f} + "
+            f"AdamW {r['optimizer_mib']:.0f} + activations {r['activations_mib']:.0f}, step {r['step_s']:.1f} s"
+        )
+    return (
+        f" SmolLM2-135M, batch {perf['batch']} x {perf['seq_len']} (perf-qst.json): " + "; ".join(parts) + ". "
+        f"QST/QLoRA: peak memory {ratios['qst_vs_qlora_peak_memory']:.3f}x, activations "
+        f"{ratios['qst_vs_qlora_activations']:.3f}x, step time {ratios['qst_vs_qlora_step_time']:.3f}x; QST/full FT "
+        f"peak memory {ratios['qst_vs_full_peak_memory']:.3f}x (paper: up to 7x less). Estimated from the shapes (not "
+        "measured per tensor), about half of QST's saved activations is the fp32 log-softmax of the logits kept by "
+        "the cross-entropy (4 x 64 x 49152 x 4 B = 48 MiB) and about 17 MiB the detached inputs of the 31 "
+        "downsamplers (31 x 4 x 64 x 576 x 4 B); the rest is the side stack. The step times are single measurements on a machine shared with several other jobs "
+        "(the fp32 QST step even measured slower than the full fine-tuning step, taken under different load), so "
+        "the step-time ratio is indicative only."
+    )
+
+
+def plot(runs: dict[str, list[dict]], base_loss: float) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -139,84 +270,137 @@ def plot(curves: dict[str, list[list[float]]]) -> None:
     from hf_methods.zoo import repo_root
 
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    for name, runs in curves.items():
-        t = torch.tensor(runs)
-        ax.plot(range(1, t.shape[1] + 1), t.mean(0), label=f"{name} (mean of {len(runs)} seeds)")
-        ax.fill_between(range(1, t.shape[1] + 1), t.min(0).values, t.max(0).values, alpha=0.2)
-    ax.set_xlabel("step")
-    ax.set_ylabel("training answer loss")
-    ax.set_title("SmolLM2-135M on word problems: QST vs LoRA")
+    for name, rs in runs.items():
+        steps = sorted(rs[0]["curve"])
+        t = torch.tensor([[r["curve"][s] for s in steps] for r in rs])
+        ax.plot(steps, t.mean(0), marker="o", label=name)
+        ax.fill_between(steps, t.min(0).values, t.max(0).values, alpha=0.2)
+    ax.axhline(base_loss, color="gray", ls="--", lw=1, label="frozen base")
+    ax.set_xlabel("adaptation step")
+    ax.set_ylabel("held-out loss on language B")
+    ax.set_title("QST vs LoRA vs full FT (tiny Llama, 3 seeds)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(repo_root() / PLOT, dpi=120)
 
 
 def main():
-    torch.set_num_threads(2)
-    from hf_methods.common.data import load_smollm2
-    from hf_methods.common.instruct import collate_sft
+    torch.set_num_threads(1)  # a tiny model on a shared 2-core machine: one thread avoids oversubscription
+    report = ClaimReport(slug=SLUG, seeds=SEEDS)  # created first, so its runtime covers the whole run
+    lang_a, lang_b = markov_languages(0)
+    pretrained = pretrain(lang_a)
+    eval_ids = sample(lang_b, N_EVAL, torch.Generator().manual_seed(999))
+    eval_a = sample(lang_a, N_EVAL, torch.Generator().manual_seed(998))
+    base_b, base_a = eval_loss(pretrained, eval_ids), eval_loss(pretrained, eval_a)
+    print(f"[qst claim] pretrained base: loss on A {base_a:.4f}, on B {base_b:.4f}", flush=True)
 
-    base, tokenizer = load_smollm2()
-    base.eval()
-    reference = {k: v.clone() for k, v in base.state_dict().items()}
-    train_ds, eval_ds, problems = make_data(tokenizer)
-    eval_loader = torch.utils.data.DataLoader(eval_ds, batch_size=BATCH, collate_fn=collate_sft(tokenizer.pad_token_id))
-    base_eval = evaluate(base, eval_loader, problems, tokenizer)
-    print(f"[qst claim] base: {base_eval}", flush=True)
-
-    runs = {"qst": [], "lora": []}
+    methods = (("QST", "qst"), ("LoRA", "lora"), ("full FT", "full"), ("QST, official gate", "qst_official_gate"))
+    runs = {name: [] for name, _ in methods}
     for seed in SEEDS:
-        for method in ("qst", "lora"):
-            runs[method].append(train(method, seed, base, tokenizer, train_ds, eval_loader, problems))
-    unchanged = all(torch.equal(reference[k], v) for k, v in base.state_dict().items())
+        for name, method in methods:
+            runs[name].append(train(method, seed, pretrained, lang_b, eval_ids))
 
-    report = ClaimReport(
-        slug=SLUG,
-        seeds=SEEDS,
-        config={"steps": STEPS, "batch_size": BATCH, "max_length": MAX_LENGTH, "learning_rate": LR,
-                "max_grad_norm": MAX_GRAD_NORM, "n_train": N_TRAIN, "n_eval": N_EVAL, "n_accuracy": N_ACCURACY,
-                "lora": LORA, "qst": QST, "base": "SmolLM2-135M-Instruct, fp32 (not quantized, see notes)",
-                "trainable_params": {m: runs[m][0]["trainable"] for m in runs}},
-        task={"type": "text-generation", "dataset_name": "arithmetic word problems (hf_methods.common.instruct)",
-              "dataset_type": "hf-methods/arithmetic-word-problems", "split": "held-out (generator seed 1)"},
+    report.config.update(
+        {
+            "base": BASE_KW,
+            "pretrain_steps": PRETRAIN_STEPS,
+            "pretrain_lr": PRETRAIN_LR,
+            "steps": STEPS,
+            "batch_size": BATCH,
+            "seq_len": SEQ,
+            "learning_rate": LR,
+            "full_ft_learning_rate": FULL_LR,
+            "max_grad_norm": MAX_GRAD_NORM,
+            "n_eval": N_EVAL,
+            "qst": QST,
+            "lora": LORA,
+            "successor_probs": SUCCESSOR_PROBS,
+            "trainable_params": {m: rs[0]["trainable"] for m, rs in runs.items()},
+        }
     )
-    qst, lora = runs["qst"], runs["lora"]
-    report.compare("held-out answer loss: QST competitive with LoRA (<= LoRA + 0.1)", "answer_loss", "QST",
-                   [r["answer_loss"] for r in qst], "LoRA", [r["answer_loss"] for r in lora],
-                   margin=-LOSS_MARGIN, higher_is_better=False)
-    report.compare("greedy exact match: QST competitive with LoRA (>= LoRA - 0.05)", "exact_match", "QST",
-                   [r["exact_match"] for r in qst], "LoRA", [r["exact_match"] for r in lora],
-                   margin=-ACC_MARGIN, higher_is_better=True)
-    report.compare("QST learns the task (answer loss <= untuned base - 0.5)", "answer_loss", "QST",
-                   [r["answer_loss"] for r in qst], "base (untuned)", [base_eval["answer_loss"]],
-                   margin=LEARN_MARGIN, higher_is_better=False)
-    report.record("base (untuned)", "exact_match", [base_eval["exact_match"]])
+    report.task = {
+        "type": "text-generation",
+        "dataset_name": "synthetic Markov languages A -> B (V=64)",
+        "dataset_type": "hf-methods/markov-shift",
+        "split": "held-out sequences of B",
+    }
+    qst, lora, full = runs["QST"], runs["LoRA"], runs["full FT"]
+    report.compare(
+        "loss on B: QST competitive with LoRA (<= LoRA + 0.1)",
+        "loss_b",
+        "QST",
+        [r["loss_b"] for r in qst],
+        "LoRA",
+        [r["loss_b"] for r in lora],
+        margin=-LOSS_MARGIN,
+        higher_is_better=False,
+    )
+    report.compare(
+        "QST learns B (loss <= frozen base - 0.5)",
+        "loss_b",
+        "QST",
+        [r["loss_b"] for r in qst],
+        "frozen base",
+        [base_b],
+        margin=LEARN_MARGIN,
+        higher_is_better=False,
+    )
     q_act, _ = mean_std([r["saved_mib"] for r in qst])
     l_act, _ = mean_std([r["saved_mib"] for r in lora])
-    report.add_check(ClaimCheck(
-        name="saved-for-backward activations: QST <= 0.5 x LoRA", metric="saved_mib_per_step", method="QST",
-        method_value=q_act, baseline="LoRA", baseline_value=l_act, criterion="QST <= 0.5 x LoRA",
-        held=q_act <= ACT_RATIO * l_act,
-    ))
+    report.add_check(
+        ClaimCheck(
+            name="saved-for-backward activations: QST <= 0.5 x LoRA",
+            metric="saved_mib_per_step",
+            method="QST",
+            method_value=q_act,
+            baseline="LoRA",
+            baseline_value=l_act,
+            criterion="QST <= 0.5 x LoRA",
+            held=q_act <= ACT_RATIO * l_act,
+        )
+    )
     base_grads = sum(r["base_grads"] for r in qst)
-    report.add_check(ClaimCheck(
-        name="no gradient reaches the base; base weights bit-identical after training", metric="base_params_with_grad",
-        method="QST", method_value=base_grads, criterion="0 base parameters with a gradient and unchanged weights",
-        held=base_grads == 0 and unchanged,
-    ))
-    for name, rs in (("QST", qst), ("LoRA", lora)):
+    report.add_check(
+        ClaimCheck(
+            name="no gradient reaches the base; base weights bit-identical after training",
+            metric="base_params_with_grad",
+            method="QST",
+            method_value=base_grads,
+            criterion="0 base parameters with a gradient and unchanged weights",
+            held=base_grads == 0 and all(r["base_unchanged"] for r in qst),
+        )
+    )
+    add_perf_checks(report)
+    report.record("full FT", "loss_b", [r["loss_b"] for r in full])
+    # supplementary, not a check: the official output gate a = sigmoid(1) (not identity at init)
+    report.record("QST, official gate", "loss_b", [r["loss_b"] for r in runs["QST, official gate"]])
+    report.record("frozen base", "loss_a", [base_a])
+    for name, rs in runs.items():
         report.record(name, "step_s", [r["step_s"] for r in rs])
         report.record(name, "saved_mib_per_step", [r["saved_mib"] for r in rs])
-        report.record(name, "final_train_loss", [sum(r["train_losses"][-5:]) / 5 for r in rs])
-    report.record("base (untuned)", "answer_loss", [base_eval["answer_loss"]])
-    plot({"QST": [r["train_losses"] for r in qst], "LoRA": [r["train_losses"] for r in lora]})
+        for s in EVAL_AT[:-1]:
+            report.record(name, f"loss_b@{s}", [r["curve"][s] for r in rs])
+    plot(runs, base_b)
     report.plots.append(PLOT)
     report.notes = (
-        "CPU scale, fp32 base for both methods (bitsandbytes 4-bit runs a slow fallback on CPU; the NF4 paths of QST "
-        "and QLoRA are timed in perf-qst.json). LoRA here stands in for QLoRA without the quantization. Step times "
-        "were taken on a shared, heavily loaded 2-core machine and are only indicative; see perf-qst.json for the "
-        "same-run ratios. Settings were fixed before the first run."
+        "Quality: tiny pretrained Llama, Markov language A -> B, fp32 base for QST and LoRA (LoRA stands in for QLoRA "
+        "without quantization: bitsandbytes 4-bit is a slow fallback on CPU). Memory/speed: SmolLM2-135M with an NF4 "
+        "base, from perf-qst.json (peak = weights + gradients + AdamW states + saved activations, counted; step "
+        "times on a shared, heavily loaded 2-core machine, one timed 4-bit step). Settings were fixed before the "
+        "first run and not tuned. Observed after the first run: with identity_init the output gate gamma starts at 0 "
+        "and Adam moves it by about the learning rate per step, so after 60 steps at lr 1e-3 the side network can "
+        "contribute only a few percent of the final hidden state; the supplementary 'QST, official gate' record "
+        "(a = sigmoid(1), side output mixed in from step 0) shows how much of the gap to LoRA this parametrisation "
+        "explains. Longer runs or a larger learning rate for the gate would change the picture; neither was tried."
     )
+    sup, sup_std = mean_std([r["loss_b"] for r in runs["QST, official gate"]])
+    full_m, _ = mean_std([r["loss_b"] for r in full])
+    report.notes += (
+        f" Supplementary: QST with the official gate ended at {sup:.3f} ± {sup_std:.3f} on B (it starts at "
+        f"{mean_std([r['curve'][0] for r in runs['QST, official gate']])[0]:.3f}, not at the base's {base_b:.3f}); "
+        f"full fine-tuning at {full_m:.3f}."
+    )
+    report.notes += perf_notes()
     report.write()
 
 

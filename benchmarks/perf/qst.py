@@ -90,8 +90,10 @@ def measure(name, model, weight_bytes, batch, steps, lr=1e-4) -> dict:
         "step_s": statistics.median(times),
         "step_s_all": times,
     }
-    print(f"[perf-qst] {name}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float | int)),
-          flush=True)
+    print(
+        f"[perf-qst] {name}: " + ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float | int)),
+        flush=True,
+    )
     return row
 
 
@@ -122,8 +124,12 @@ def main():
         return sum(p.numel() * p.element_size() for n, p in model.named_parameters() if p.requires_grad)
 
     # ---- 4-bit base: QST, then QLoRA on the same quantized weights
-    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                               bnb_4bit_compute_dtype=torch.float32)
+    quant = BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.float32,
+    )
     t0 = time.perf_counter()
     base4, _ = load_smollm2(quantization_config=quant, device_map="cpu")
     load_4bit_s = time.perf_counter() - t0
@@ -177,9 +183,14 @@ def main():
         "targets": targets,
         "met": {k: ratios[k] <= v for k, v in targets.items()},
         "load_4bit_s": round(load_4bit_s, 1),
-        "settings": {"lora": lora_cfg, "qst": {"reduction_factor": 16, "adapter_rank": 16, "downsample": "adapter"},
-                     "quantization": "bitsandbytes NF4, double quant, fp32 compute, CPU", "optimizer": "AdamW fp32",
-                     "timed_steps": {"fp32": args.steps, "4bit": args.steps_4bit}, "threads": args.threads},
+        "settings": {
+            "lora": lora_cfg,
+            "qst": {"reduction_factor": 16, "adapter_rank": 16, "downsample": "adapter"},
+            "quantization": "bitsandbytes NF4, double quant, fp32 compute, CPU",
+            "optimizer": "AdamW fp32",
+            "timed_steps": {"fp32": args.steps, "4bit": args.steps_4bit},
+            "threads": args.threads,
+        },
         "notes": __doc__.split("\n\n", 2)[2].split("\n\n    python")[0].replace("\n", " "),
         "runtime_s": round(time.perf_counter() - start, 1),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S"),

@@ -154,7 +154,7 @@ def test_side_network_learns():
     ids = _ids(4, 16)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
-    for _ in range(10):
+    for _ in range(15):
         loss = model(input_ids=ids, labels=ids).loss
         opt.zero_grad()
         loss.backward()

@@ -373,7 +373,11 @@ class QSTModel(nn.Module):
     def get_nb_trainable_parameters(self) -> tuple[int, int]:
         """`(trainable parameters, all parameters of base + side network)`."""
         trainable = sum(p.numel() for p in self.qst.parameters() if p.requires_grad)
-        total = sum(p.numel() for p in self.qst.parameters()) + sum(p.numel() for p in self.base_model.parameters())
+        total = sum(p.numel() for p in self.qst.parameters())
+        for p in self.base_model.parameters():
+            # bitsandbytes packs two 4-bit values per byte of storage: count the weights, not the bytes (as PEFT)
+            packed = p.__class__.__name__ == "Params4bit"
+            total += p.numel() * 2 * p.element_size() if packed else p.numel()
         return trainable, total
 
     def print_trainable_parameters(self) -> None:
