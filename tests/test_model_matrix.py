@@ -70,6 +70,7 @@ def test_auto_class_resolution(case, model_path, tmp_path):
 REMOTE_SCRIPT = textwrap.dedent(
     """
     import sys, json, torch
+    torch.set_num_threads(1)  # as in the test process (tests/conftest.py), so float reductions run in the same order
     class BlockHfMethods:  # hf-methods is not installed on this "machine"
         def find_spec(self, name, path=None, target=None):
             if name == "hf_methods" or name.startswith("hf_methods."):
