@@ -178,17 +178,12 @@ def make_data(tokenizer, args: BoneArguments):
     Without `--chat_template` the tokenizer's chat template is switched off (in place), so prompts use the plain
     layout of `hf_methods.common.instruct.format_prompt` in training and in the exact-match evaluation alike.
     """
-    from hf_methods.common.instruct import build_sft_dataset, train_and_held_out
+    from hf_methods.common.instruct import sft_splits
 
     if not args.chat_template:
         tokenizer.chat_template = None
 
-    train, held_out = train_and_held_out(args.n_train, args.n_eval)
-    return (
-        build_sft_dataset(train, tokenizer, args.max_length),
-        build_sft_dataset(held_out, tokenizer, args.max_length),
-        held_out,
-    )
+    return sft_splits(tokenizer, args.n_train, args.n_eval, args.max_length)
 
 
 def lr_at(step: int, args: BoneArguments) -> float:

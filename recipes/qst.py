@@ -144,14 +144,9 @@ def load_base(args: QSTArguments):
 
 def make_data(tokenizer, args: QSTArguments):
     """`(train_dataset, eval_dataset, eval_problems)`: fixed problem sets, independent of `--seed`."""
-    from hf_methods.common.instruct import build_sft_dataset, train_and_held_out
+    from hf_methods.common.instruct import sft_splits
 
-    train, held_out = train_and_held_out(args.n_train, args.n_eval)
-    return (
-        build_sft_dataset(train, tokenizer, args.max_length),
-        build_sft_dataset(held_out, tokenizer, args.max_length),
-        held_out,
-    )
+    return sft_splits(tokenizer, args.n_train, args.n_eval, args.max_length)
 
 
 def lr_at(step: int, args: QSTArguments) -> float:

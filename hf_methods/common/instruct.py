@@ -81,6 +81,16 @@ def train_and_held_out(n_train: int, n_eval: int, *, max_operand: int = 30) -> t
     return train, held_out
 
 
+def sft_splits(tokenizer, n_train: int, n_eval: int, max_length: int = 64):
+    """`(train_dataset, eval_dataset, eval_problems)` from :func:`train_and_held_out`, tokenized for SFT."""
+    train, held_out = train_and_held_out(n_train, n_eval)
+    return (
+        build_sft_dataset(train, tokenizer, max_length),
+        build_sft_dataset(held_out, tokenizer, max_length),
+        held_out,
+    )
+
+
 def format_prompt(problem: Problem, tokenizer) -> str:
     """The prompt text: the tokenizer's chat template when it has one, else a plain `Question:/Answer:` layout."""
     user = f"{problem.question} {INSTRUCTION}"
@@ -186,5 +196,6 @@ __all__ = [
     "exact_match_accuracy",
     "first_integer",
     "format_prompt",
+    "sft_splits",
     "train_and_held_out",
 ]
