@@ -131,9 +131,11 @@ class ClaimReport:
         m, ms = mean_std(method_values)
         b, bs = mean_std(baseline_values)
         if higher_is_better:
-            held, criterion = m >= b + margin, f"mean {method} >= mean {baseline} + {margin:g}"
+            held = m >= b + margin
+            criterion = f"mean {method} >= mean {baseline} {'+' if margin >= 0 else '-'} {abs(margin):g}"
         else:
-            held, criterion = m <= b - margin, f"mean {method} <= mean {baseline} - {margin:g}"
+            held = m <= b - margin
+            criterion = f"mean {method} <= mean {baseline} {'-' if margin >= 0 else '+'} {abs(margin):g}"
         self.record(method, metric, method_values)
         self.record(baseline, metric, baseline_values)
         return self.add_check(
