@@ -50,22 +50,14 @@ def sample_chain(transition: torch.Tensor, n: int, length: int, g: torch.Generat
 
 
 def train_base(args, transition):
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
+
+    from hf_methods.common.tiny import tiny_llama_config
 
     torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=args.vocab,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        head_dim=16,
-        max_position_embeddings=256,
-        tie_word_embeddings=False,
-        pad_token_id=None,
-        bos_token_id=None,
-        eos_token_id=None,
+    # the shared tiny Llama (hidden 64, 2 layers, 4 heads, head_dim 16), with full multi-head KV and no special tokens
+    config = tiny_llama_config(
+        vocab_size=args.vocab, num_key_value_heads=4, pad_token_id=None, bos_token_id=None, eos_token_id=None
     )
     model = LlamaForCausalLM(config)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
