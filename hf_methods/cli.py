@@ -68,7 +68,7 @@ def cmd_show(args) -> int:
     if result is None:
         print("  claim check: not run yet (benchmarks/claims/%s.py)" % m.slug)
     else:
-        from hf_methods.common.claims import format_summary
+        from hf_methods.harness.claims import format_summary
 
         print(textwrap.indent(format_summary(result), "  "))
     if m.notes:

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import torch
 
-from hf_methods.common.recipe import RecipeArguments, RecipeRunner, parse_recipe_args
+from hf_methods.harness.recipe import RecipeArguments, RecipeRunner, parse_recipe_args
 from hf_methods.generation.act import (
     ActConfig,
     act_calibrate,

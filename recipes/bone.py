@@ -40,7 +40,7 @@ from pathlib import Path
 
 import torch
 
-from hf_methods.common.recipe import RecipeArguments, RecipeRunner, parse_recipe_args
+from hf_methods.harness.recipe import RecipeArguments, RecipeRunner, parse_recipe_args
 
 SLUG = "bone"
 BASE_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"

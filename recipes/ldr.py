@@ -31,7 +31,7 @@ import torch
 
 from hf_methods.common.data import add_label_noise, load_digits
 from hf_methods.common.mlp import MLPConfig, MLPForImageClassification
-from hf_methods.common.recipe import RecipeArguments, RecipeRunner, parse_recipe_args
+from hf_methods.harness.recipe import RecipeArguments, RecipeRunner, parse_recipe_args
 from hf_methods.training.ldr.loss import LOSSES, build_loss, needs_index
 
 SLUG = "ldr"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hf_methods.common.recipe import RecipeArguments, RecipeRunner, parse_recipe_args  # noqa: E402
+from hf_methods.harness.recipe import RecipeArguments, RecipeRunner, parse_recipe_args  # noqa: E402
 
 SLUG = "pawn"
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from hf_methods.common.recipe import RecipeArguments, RecipeRunner, parse_recipe_args
+from hf_methods.harness.recipe import RecipeArguments, RecipeRunner, parse_recipe_args
 
 SLUG = "qst"
 BASE_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"

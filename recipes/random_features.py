@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import torch
 
 from hf_methods.common.data import sinusoid
-from hf_methods.common.recipe import RecipeArguments, RecipeRunner, parse_recipe_args
+from hf_methods.harness.recipe import RecipeArguments, RecipeRunner, parse_recipe_args
 from hf_methods.models.random_features.configuration_random_features import (
     RANDOM_FEATURE_ACTIVATIONS,
     RANDOM_FEATURE_WEIGHT_DISTS,

@@ -30,7 +30,7 @@ import time
 
 import torch
 
-from hf_methods.common.claims import ClaimCheck, ClaimReport, mean_std
+from hf_methods.harness.claims import ClaimCheck, ClaimReport, mean_std
 from hf_methods.common.data import load_smollm2
 from hf_methods.generation.act import (
     ActConfig,

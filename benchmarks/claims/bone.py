@@ -39,7 +39,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from hf_methods.common.claims import ClaimReport, mean_std  # noqa: E402
+from hf_methods.harness.claims import ClaimReport, mean_std  # noqa: E402
 from hf_methods.zoo import repo_root  # noqa: E402
 
 SLUG = "bone"

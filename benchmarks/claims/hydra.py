@@ -28,7 +28,7 @@ import time
 
 import torch
 
-from hf_methods.common.claims import ClaimCheck, ClaimReport, mean_std
+from hf_methods.harness.claims import ClaimCheck, ClaimReport, mean_std
 from hf_methods.generation.hydra import HydraHeads, hydra_generate
 
 KINDS = ("medusa", "hydra", "hydra++")
@@ -150,7 +150,7 @@ def attach_tables() -> None:
     """
     import json
 
-    from hf_methods.common.claims import results_dir
+    from hf_methods.harness.claims import results_dir
 
     path = results_dir() / "hydra.json"
     data = json.loads(path.read_text())
@@ -340,7 +340,7 @@ def main(argv=None):
         axes[1].legend()
         fig.suptitle("Hydra claim: synthetic Markov chain, tiny Llama, 16-node tree")
         fig.tight_layout()
-        from hf_methods.common.claims import results_dir
+        from hf_methods.harness.claims import results_dir
 
         fig.savefig(results_dir() / "hydra-acceptance.png", dpi=110)
         report.plots.append("benchmarks/results/hydra-acceptance.png")

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hf_methods.common.claims import ClaimCheck, ClaimReport, mean_std
+from hf_methods.harness.claims import ClaimCheck, ClaimReport, mean_std
 from hf_methods.common.data import add_label_noise, load_digits
 from hf_methods.common.mlp import MLPConfig, MLPForImageClassification
 from hf_methods.training.ldr.loss import ALDRKLLoss, CrossEntropyLoss, LDRKLLoss, ldr_kl_loss

@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from hf_methods.common.claims import ClaimCheck, ClaimReport, mean_std  # noqa: E402
+from hf_methods.harness.claims import ClaimCheck, ClaimReport, mean_std  # noqa: E402
 
 SEEDS = [0, 1, 2]
 TRAIN_DOMAINS = ("bible", "python-docs")

@@ -63,7 +63,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from hf_methods.common.claims import ClaimCheck, ClaimReport, mean_std  # noqa: E402
+from hf_methods.harness.claims import ClaimCheck, ClaimReport, mean_std  # noqa: E402
 
 SLUG = "qst"
 SEEDS = [0, 1, 2]
@@ -236,7 +236,7 @@ def add_perf_checks(report: ClaimReport) -> None:
     """Checks 5-6 from `benchmarks/results/perf-qst.json` (run `benchmarks/perf/qst.py` first)."""
     import json
 
-    from hf_methods.common.claims import results_dir
+    from hf_methods.harness.claims import results_dir
 
     path = results_dir() / "perf-qst.json"
     if not path.exists():
@@ -273,7 +273,7 @@ def perf_notes() -> str:
     """Where the memory goes on SmolLM2-135M (from perf-qst.json), for the card."""
     import json
 
-    from hf_methods.common.claims import results_dir
+    from hf_methods.harness.claims import results_dir
 
     path = results_dir() / "perf-qst.json"
     if not path.exists():

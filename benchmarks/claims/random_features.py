@@ -19,7 +19,7 @@ Run: `python benchmarks/claims/random_features.py` (about 20 s on 2 cores); writ
 
 from __future__ import annotations
 
-from hf_methods.common.claims import ClaimCheck, ClaimReport, mean_std
+from hf_methods.harness.claims import ClaimCheck, ClaimReport, mean_std
 from hf_methods.models.random_features.sweep import SweepResult, bandwidth_sweep, sinusoid_target
 from hf_methods.zoo import repo_root
 

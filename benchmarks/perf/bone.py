@@ -28,7 +28,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from hf_methods.common.claims import library_versions  # noqa: E402
+from hf_methods.harness.claims import library_versions  # noqa: E402
 from hf_methods.zoo import repo_root  # noqa: E402
 
 SEED = 0

@@ -1,1 +1,27 @@
-"""Building blocks shared by several methods (data, tiny models, recipes, claims); no method-specific logic."""
+"""Building blocks shared by two or more methods; no method-specific logic.
+
+- `data`: offline datasets and models (digits, MNIST, corpora, WordNet, SmolLM2, MiniLM) with clear errors;
+- `tiny`: tiny transformers configs and models built in code (the test and claim bases);
+- `markov`: Markov-chain languages (synthetic token data with a known distribution);
+- `layers`: parsing layer selections such as `"22-29"` or `"last4"`;
+- `instruct`: the arithmetic word-problem instruction task;
+- `mlp`: a plain MLP as a transformers model (`hfm-mlp`).
+
+A shared block with public names or Auto classes declares them here, once.
+"""
+
+#: Public names of the shared blocks (`from hf_methods import MLPConfig`).
+EXPORTS = {
+    "MLPConfig": "hf_methods.common.mlp",
+    "MLPForImageClassification": "hf_methods.common.mlp",
+    "MLPModel": "hf_methods.common.mlp",
+}
+
+#: Auto classes of the shared blocks, in the form of `Method.auto_classes`, by `model_type`.
+AUTO_CLASSES = {
+    "hfm-mlp": {
+        "AutoConfig": "hf_methods.common.mlp.configuration_mlp:MLPConfig",
+        "AutoModel": "hf_methods.common.mlp.modeling_mlp:MLPModel",
+        "AutoModelForImageClassification": "hf_methods.common.mlp.modeling_mlp:MLPForImageClassification",
+    },
+}

@@ -1,7 +1,7 @@
 """Model cards for the methods of the zoo, rendered with `huggingface_hub.ModelCard`.
 
 A card is built from two sources, never typed by hand: the method's record in `hf_methods/zoo.py` and, when the
-claim has been run, its `benchmarks/results/<slug>.json` (schema in `hf_methods/common/claims.py`). The YAML front
+claim has been run, its `benchmarks/results/<slug>.json` (schema in `hf_methods/harness/claims.py`). The YAML front
 matter is a `ModelCardData` (license, library, tags, base model, datasets and the claim checks as `EvalResult`s, which
 serialise to the `model-index` block); the body is the Jinja template `CARD_TEMPLATE` below.
 
@@ -145,10 +145,10 @@ The claim has not been run yet: there is no `benchmarks/results/{{ slug }}.json`
 def load_claim_result(slug: str) -> dict[str, Any] | None:
     """The parsed `benchmarks/results/<slug>.json`, or None when the claim has not been run.
 
-    Every card reads results through this function (it defers to `hf_methods.common.claims.load_result`, which
+    Every card reads results through this function (it defers to `hf_methods.harness.claims.load_result`, which
     reads from `claims.results_dir()`), so tests redirect it by monkeypatching either.
     """
-    from hf_methods.common import claims
+    from hf_methods.harness import claims
 
     return claims.load_result(slug)
 

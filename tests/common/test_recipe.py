@@ -1,4 +1,4 @@
-"""Shared recipe pieces (hf_methods.common.recipe): arguments, YAML, checkpoint/resume, multi-process runs."""
+"""Shared recipe pieces (hf_methods.harness.recipe): arguments, YAML, checkpoint/resume, multi-process runs."""
 
 import json
 import os
@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from hf_methods.common.recipe import RecipeArguments, latest_checkpoint, parse_recipe_args
+from hf_methods.harness.recipe import RecipeArguments, latest_checkpoint, parse_recipe_args
 
 
 @dataclass

@@ -7,7 +7,7 @@ import json
 import pytest
 from huggingface_hub import ModelCard
 
-from hf_methods.common import claims
+from hf_methods.harness import claims
 from hf_methods.hub import cards
 from hf_methods.hub.cards import build_card, write_card, write_model_cards
 from hf_methods.zoo import get_method

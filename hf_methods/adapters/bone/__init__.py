@@ -5,7 +5,7 @@
 `add_bone_adapter` add the early checks PEFT lacks (see `model.py`).
 """
 
-from hf_methods.common.lazy import lazy_exports
+from hf_methods.lazy import lazy_exports
 
 __all__ = [
     "BONE_VARIANTS",

@@ -5,7 +5,7 @@ QST gets a PEFT-shaped API of its own: `QSTConfig`, `get_qst_model(base, config)
 (side weights + config only) and `QSTModel.from_pretrained(base, path)`.
 """
 
-from hf_methods.common.lazy import lazy_exports
+from hf_methods.lazy import lazy_exports
 
 __all__ = ["QSTConfig", "QSTModel", "QSTSideNetwork", "get_qst_model"]
 

@@ -4,7 +4,7 @@ Several methods train an MLP on flat features (digits 8×8, tabular data). Makin
 recipes `save_pretrained` / `AutoModelForImageClassification.from_pretrained` / remote code for free.
 """
 
-from hf_methods.common.lazy import lazy_exports
+from hf_methods.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(
     __name__,

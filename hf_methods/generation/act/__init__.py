@@ -28,7 +28,7 @@ model.save_pretrained("calibrated")  # config.json carries act_config + attn_imp
 
 import importlib
 
-from hf_methods.common.lazy import lazy_exports
+from hf_methods.lazy import lazy_exports
 
 _EXPORTS = {
     "ACT_ATTENTION_KEY": ".configuration_act",

@@ -6,7 +6,7 @@ decoding as a `generate(custom_generate=hydra_generate)` strategy, and `HydraFor
 Exports are lazy: torch and the modeling module are imported on first access only.
 """
 
-from hf_methods.common.lazy import lazy_exports
+from hf_methods.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(
     __name__,

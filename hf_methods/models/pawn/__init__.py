@@ -5,7 +5,7 @@ A `transformers` sequence classifier over a frozen causal LM, feature caching wi
 detection data set and the baselines of the claim check. Exports are lazy.
 """
 
-from hf_methods.common.lazy import lazy_exports
+from hf_methods.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(
     __name__,

@@ -4,7 +4,7 @@
 Exports are lazy: the modeling module (a `PreTrainedModel`) is imported on first access only.
 """
 
-from hf_methods.common.lazy import lazy_exports
+from hf_methods.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(
     __name__,

@@ -9,7 +9,7 @@ trainer = LDRTrainer(model=model, args=args, train_dataset=ds, loss=ALDRKLLoss(l
 ```
 """
 
-from hf_methods.common.lazy import lazy_exports
+from hf_methods.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(
     __name__,

@@ -1,0 +1,50 @@
+"""The catalogue record of `bone` (read by `hf-methods list|show`, the README and the model card)."""
+
+from hf_methods.record import Method
+
+METHOD = Method(
+    slug="bone",
+    paper_id="P46",
+    title=("Bone: Block Affine Transformation as Parameter Efficient Fine-tuning Methods for Large Language Models"),
+    arxiv="2409.15371",
+    official_code="JL-er/Bone",
+    kind="adapters",
+    tags=("peft", "llm", "fine-tuning"),
+    entry_points=(
+        "hf_methods.adapters.bone:BoneConfig",
+        "hf_methods.adapters.bone:get_bone_model",
+        "hf_methods.adapters.bone:add_bone_adapter",
+        "hf_methods.adapters.bone:check_bone_targets",
+        "hf_methods.adapters.bone:count_bone_parameters",
+        "hf_methods.adapters.bone:matched_lora_rank",
+        "hf_methods.adapters.bone:bone_delta_weight",
+        "hf_methods.adapters.bone:bone_variant",
+    ),
+    recipe="recipes/bone.py",
+    claim=(
+        "Bone (the v1 paper's Block Affine, PEFT MiSS 'bat') converges faster and fits better than LoRA and PiSSA "
+        "at a matched parameter count (LLaMA2-7B GSM8K 49.36 vs 43.52 PiSSA); the CPU check fine-tunes "
+        "SmolLM2-135M on arithmetic word problems with Bone r=64 vs LoRA/PiSSA r=33 (3 seeds) and compares "
+        "training-loss convergence, held-out answer loss and exact match."
+    ),
+    usage=(
+        "from peft import get_peft_model\n"
+        "from hf_methods.adapters.bone import BoneConfig, get_bone_model\n"
+        "config = BoneConfig(r=64, target_modules='all-linear')   # variant='bat': the P46 (v1) Bone\n"
+        "model = get_peft_model(base, config)                      # config is a plain peft.MissConfig\n"
+        "model = get_bone_model(base, config)                      # same, with early checks of the layers\n"
+        "BoneConfig(r=64, variant='bone')                          # the v4+/DiSHA/MiSS 'Bone'\n"
+        "BoneConfig(r=64, variant='mini', mini_r=64)               # MiSS-mini"
+    ),
+    notes=(
+        "Wraps PEFT's MiSS, no re-implementation. Variant map: 'bat' = paper v1-v3 Bone (Bone-col, "
+        "W'_ab = W_ab + W_ab B_a + B_a, d·r params) = MissConfig(init_weights='bat'); 'bone' (alias 'miss') = "
+        "paper v4+ Bone / DiSHA / MiSS = MissConfig(init_weights=True); 'mini' = MiSS-mini. Bat-row, Bone-free "
+        "and Bone-AB (v1 code) are not in PEFT and not offered. BoneConfig returns a plain peft.MissConfig, so "
+        "saved adapters reload with PeftModel.from_pretrained without hf-methods; get_bone_model / "
+        "add_bone_adapter add early errors (bat divisibility, Conv1D/Embedding/Conv targets, bat on forward-only "
+        "quantized layers, mixing variants on one layer, a peft 0.21.2 crash). PEFT's bat path rebuilds W' in "
+        "fp32 on every forward (about 2x the targeted weight bytes saved for backward, slower than LoRA) and "
+        "ignores dropout. Old PEFT BoneConfig checkpoints (peft < 0.19) need PEFT's convert-bone-to-miss script."
+    ),
+)

@@ -1,0 +1,1517 @@
+"""Records of the methods that have not landed yet, in paper order.
+
+When a method lands, its record moves from here into its own folder, `hf_methods/<kind>/<slug>/method.py` (with its
+entry points and Auto classes filled in), and leaves this file; the catalogue (`hf_methods.zoo`) refuses a slug that
+is in both places. The entry points below are the names the method is planned to export.
+"""
+
+from hf_methods.record import Method
+
+PLANNED = (
+    Method(
+        slug="terminator",
+        paper_id="P02",
+        title="HyperZ·Z·W Operator Connects Slow-Fast Networks for Full Context Interaction",
+        arxiv="2401.17948",
+        official_code="hyperevolnet/Terminator",
+        kind="models",
+        tags=("architecture", "hyper-kernels", "implicit-mlp", "vision"),
+        entry_points=(
+            "hf_methods.models.terminator:TerminatorConfig",
+            "hf_methods.models.terminator:TerminatorForImageClassification",
+            "hf_methods.models.terminator:HyperZZWGlobal",
+            "hf_methods.models.terminator:slow_neural_loss",
+        ),
+        recipe="recipes/terminator.py",
+        claim=(
+            "The Terminator slow-fast network (HyperZ·Z·W, no residuals) is claimed competitive on pixel-level and "
+            "image classification with fewer parameters; at CPU scale the check verifies the operator contracts, "
+            "zero-mean features and a decreasing slow loss, and asserts ≥0.93 digits accuracy within 0.02 of a "
+            "same-size plain CNN (soft)."
+        ),
+        usage=(
+            "model = TerminatorForImageClassification(TerminatorConfig(image_size=8, channels=[1, 8, 16]))\n"
+            "out = model(pixel_values, labels=y)  # out.loss = CE + λ·slow loss"
+        ),
+        notes=(
+            "Reconstruction from paper text for the modules missing from the public code (g_ibs, linear); "
+            "Kar3 is replaced by AdamW."
+        ),
+    ),
+    Method(
+        slug="vssd",
+        paper_id="P03",
+        title="VSSD: Vision Mamba with Non-Casual State Space Duality",
+        arxiv="2407.18559",
+        official_code="YuHengsss/VSSD",
+        kind="models",
+        tags=("state-space-model", "mamba", "vision", "linear-attention"),
+        entry_points=(
+            "hf_methods.models.vssd:VSSDConfig",
+            "hf_methods.models.vssd:VSSDModel",
+            "hf_methods.models.vssd:VSSDForImageClassification",
+            "hf_methods.models.vssd:NonCausalSSD",
+        ),
+        recipe="recipes/vssd.py",
+        claim=(
+            "VSSD's non-causal state space duality beats earlier SSM vision backbones (ImageNet-1K Tiny 83.6%); the "
+            "CPU check verifies NC-SSD against its O(L²) reference and its non-causality, and asserts ≥0.93 digits "
+            "accuracy with the non-causal variant no worse than a causal-masked one (soft)."
+        ),
+        usage=(
+            "config = VSSDConfig(embed_dim=32, depths=[1, 1], num_heads=[2, 4], image_size=8, patch_size=1,\n"
+            "                    num_labels=10)\n"
+            "model = VSSDForImageClassification(config)"
+        ),
+        notes="Pure-torch NC-SSD path only; the causal/bidirectional mamba_ssm ablation paths are not ported.",
+    ),
+    Method(
+        slug="arphmm",
+        paper_id="P05",
+        title=(
+            "Autoregressive Hidden Markov Models with partial knowledge on latent space applied to aero-engines "
+            "prognostics"
+        ),
+        arxiv="2105.00211",
+        official_code="emmanuelramasso/ARPHMM_RULpred",
+        kind="models",
+        tags=("hmm", "prognostics", "time-series", "em"),
+        entry_points=(
+            "hf_methods.models.arphmm:ARPHMMConfig",
+            "hf_methods.models.arphmm:ARPHMMModel",
+        ),
+        recipe="recipes/arphmm.py",
+        claim=(
+            "Adding partial knowledge of the states (plausibilities) to an autoregressive HMM improves health-state "
+            "estimation and RUL prediction over a plain ARHMM; on synthetic run-to-failure data the check asserts an "
+            "exact reduction to the ARHMM when pl≡1, monotone EM, +0.10 state-decoding accuracy and a lower RUL RMSE."
+        ),
+        venue="PHME 2016",
+        usage=(
+            "m = ARPHMMModel(ARPHMMConfig(n_states=4, ar_order=3))\n"
+            "m.fit_em(seqs, plausibilities=pls)\n"
+            "gamma = m.posterior_states(seq)"
+        ),
+        notes=(
+            "The official code is MATLAB; CMAPSS is not available offline, so the check uses synthetic degradation "
+            "data."
+        ),
+    ),
+    Method(
+        slug="lighthubert",
+        paper_id="P07",
+        title=(
+            "LightHuBERT: Lightweight and Configurable Speech Representation Learning with Once-for-All Hidden-Unit "
+            "BERT"
+        ),
+        arxiv="2203.15610",
+        official_code="mechanicalsea/lighthubert",
+        kind="models",
+        tags=("speech", "once-for-all", "distillation", "supernet"),
+        entry_points=(
+            "hf_methods.models.lighthubert:LightHuBERTConfig",
+            "hf_methods.models.lighthubert:LightHuBERTModel",
+            "hf_methods.models.lighthubert:OnceForAllDistillationTrainer",
+        ),
+        recipe="recipes/lighthubert.py",
+        claim=(
+            "A once-for-all LightHuBERT supernet with two-stage distillation gives subnets that keep HuBERT-level "
+            "quality with 29% fewer parameters; on synthetic speech the check asserts exact slicing, that stage-2 "
+            "min/mid subnets reach ≤0.7x the distillation loss of stage-1-only slices, and that the max subnet stays "
+            "within 1.1x of its stage-1 loss."
+        ),
+        usage=(
+            "sup = LightHuBERTModel(LightHuBERTConfig.small())\n"
+            "trainer = OnceForAllDistillationTrainer(model=sup, teacher=teacher, stage=2, args=args,\n"
+            "                                        train_dataset=ds)\n"
+            "sub = sup.extract_subnet(sup.config.min_subnet)"
+        ),
+        notes=(
+            "The distillation training code is not released: the two-stage loss is a reconstruction from the paper "
+            "text, and real HuBERT weights are replaced by a tiny teacher offline."
+        ),
+    ),
+    Method(
+        slug="weight_compander",
+        paper_id="P10",
+        title="Weight Compander: A Simple Weight Reparameterization for Regularization",
+        arxiv="2306.16993",
+        official_code=None,
+        kind="adapters",
+        tags=("regularization", "reparameterization", "weights"),
+        entry_points=(
+            "hf_methods.adapters.weight_compander:WeightCompanderConfig",
+            "hf_methods.adapters.weight_compander:get_weight_compander_model",
+            "hf_methods.adapters.weight_compander:apply_weight_compander",
+            "hf_methods.adapters.weight_compander:remove_weight_compander",
+        ),
+        recipe="recipes/weight_compander.py",
+        claim=(
+            "Reparameterising every weight through a saturating compander improves CNN generalisation on top of "
+            "standard regularisation; the CPU check asserts bounded, odd, monotone effective weights, exact baking "
+            "and ≥30% fewer near-zero weights, and that digits accuracy is within 0.005 of the baseline (gain "
+            "reported only)."
+        ),
+        venue="IJCNN 2023",
+        usage=(
+            "model = apply_weight_compander(model, modules=(nn.Linear, nn.Conv2d), learnable=True)\n"
+            "...  # train as usual\n"
+            "remove_weight_compander(model); model.save_pretrained('out')"
+        ),
+        notes="No official code: the compander's closed form is a reconstruction from the paper text until confirmed.",
+    ),
+    Method(
+        slug="gbnn",
+        paper_id="P11",
+        title="Sequential Training of Neural Networks with Gradient Boosting",
+        arxiv="1909.12098",
+        official_code="GAA-UAM/GBNN",
+        kind="training",
+        tags=("gradient-boosting", "tabular", "mlp"),
+        entry_points=("hf_methods.training.gbnn:GradientBoostedMLPTrainer",),
+        recipe="recipes/gbnn.py",
+        claim=(
+            "Training hidden units by gradient boosting is competitive with Adam/L-BFGS-trained MLPs and tolerates "
+            "switching off the last-trained units; the CPU check asserts the assembled MLP equals the boosting "
+            "decision function and that GBNN is within 0.02 accuracy (1.1x RMSE) of an Adam MLP on four sklearn "
+            "datasets."
+        ),
+        usage=(
+            "model = GradientBoostedMLPTrainer(total_units=100).fit(X_train, y_train)  # returns a PreTrainedModel\n"
+            "model.truncate_hidden(75)"
+        ),
+    ),
+    Method(
+        slug="blindspot",
+        paper_id="P12",
+        title="Deep Regression Unlearning",
+        arxiv="2210.08196",
+        official_code="ayushkumartarun/deep-regression-unlearning",
+        kind="training",
+        tags=("machine-unlearning", "regression", "privacy"),
+        entry_points=(
+            "hf_methods.training.blindspot:BlindspotUnlearningTrainer",
+            "hf_methods.training.blindspot:gaussian_amnesiac_relabel",
+        ),
+        recipe="recipes/blindspot.py",
+        claim=(
+            "Blindspot unlearning brings a regression model's forget-set error close to retraining from scratch "
+            "(AgeDB forget MAE 21.63 vs gold 24.31) while keeping the retain error; on make_friedman1 the check "
+            "asserts Blindspot halves fine-tuning's gap to gold on forget MAE, keeps retain MAE within 1.15x and "
+            "brings the regression MIA closer to gold."
+        ),
+        venue="ICML 2023",
+        usage=(
+            "trainer = BlindspotUnlearningTrainer(model=copy_of_original, original_model=original, args=args,\n"
+            "                                     train_dataset=mixed_ds, proxy_epochs=2, at_beta=50)\n"
+            "trainer.train()"
+        ),
+    ),
+    Method(
+        slug="srat",
+        paper_id="P13",
+        title="Imbalanced Adversarial Training with Reweighting",
+        arxiv="2107.13639",
+        official_code=None,
+        kind="training",
+        tags=("adversarial-training", "class-imbalance", "reweighting"),
+        entry_points=(
+            "hf_methods.training.srat:SeparableReweightedATLoss",
+            "hf_methods.training.srat:SRATTrainer",
+        ),
+        recipe="recipes/srat.py",
+        claim=(
+            "SRAT's reweighting plus feature-separation loss improves minority-class robust accuracy over reweighted "
+            "adversarial training on imbalanced data; on step-imbalanced digits with PGD the check asserts a falling "
+            "separation loss and a higher Fisher ratio (hard) and +0.02 minority robust accuracy (soft)."
+        ),
+        usage=(
+            "trainer = SRATTrainer(model=model, args=args, train_dataset=imbalanced_ds,\n"
+            "                      attack=PGDConfig(eps=0.15, steps=5), class_weights='effective_num', drw_start=20)"
+        ),
+        notes="No official code found: the separation loss is a reconstruction from the paper text.",
+    ),
+    Method(
+        slug="hidenseek",
+        paper_id="P14",
+        title="HideNseek: Federated Lottery Ticket via Server-side Pruning and Sign Supermask",
+        arxiv="2206.04385",
+        official_code=None,
+        kind="training",
+        tags=("federated-learning", "pruning", "supermask", "lottery-ticket"),
+        entry_points=(
+            "hf_methods.training.hidenseek:HideNseekFederatedTrainer",
+            "hf_methods.training.hidenseek:SignSupermaskLinear",
+            "hf_methods.training.hidenseek:synflow_prune",
+        ),
+        recipe="recipes/hidenseek.py",
+        claim=(
+            "Server-side SynFlow pruning plus client sign supermasks beats binary-supermask federated pruning in "
+            "accuracy and communication (up to +40.6% accuracy, −39.7% communication); on non-IID digits with 10 "
+            "clients the check asserts ≥0.05 over a binary supermask and ≥0.80 accuracy, one bit per kept weight, "
+            "data-agnostic masks and no layer collapse."
+        ),
+        usage=(
+            "mask = synflow_prune(model, density=0.2, iterations=100)\n"
+            "fl = HideNseekFederatedTrainer(model, clients, density=0.2, rounds=30, local_epochs=2)\n"
+            "global_model = fl.fit(); global_model.export_dense().save_pretrained('out')"
+        ),
+        notes="No official code found: the server aggregation of sign masks is a reconstruction from the paper text.",
+    ),
+    Method(
+        slug="d2nwg",
+        paper_id="P15",
+        title="Diffusion-Based Neural Network Weights Generation",
+        arxiv="2402.18153",
+        official_code="sorobedio/DNNWG",
+        kind="models",
+        tags=("weight-generation", "diffusion", "hypernetwork", "transfer-learning"),
+        entry_points=(
+            "hf_methods.models.d2nwg:D2NWGPipeline",
+            "hf_methods.models.d2nwg:WeightVAE",
+            "hf_methods.models.d2nwg:LatentWeightDiffusion",
+            "hf_methods.models.d2nwg:DatasetSetEncoder",
+        ),
+        recipe="recipes/d2nwg.py",
+        claim=(
+            "Latent diffusion over a zoo of weights, conditioned on a dataset embedding, generates weights that "
+            "transfer to seen and unseen tasks without fine-tuning; on 36 digit-pair tasks the check asserts "
+            "generated linear classifiers reach ≥0.85 held-out accuracy, the best of 5 reaches ≥0.9x direct training, "
+            "and conditioning beats shuffled conditioning by ≥0.10."
+        ),
+        usage=(
+            "pipe = D2NWGPipeline(vae_config, diffusion_config, encoder_config)\n"
+            "pipe.train_vae(zoo); pipe.train_diffusion(zoo, dataset_embeddings)\n"
+            "state_dicts = pipe.generate_weights(support_set, n=5)"
+        ),
+    ),
+    Method(
+        slug="tanglenas",
+        paper_id="P16",
+        title="Weight-Entanglement Meets Gradient-Based Neural Architecture Search",
+        arxiv="2312.10440",
+        official_code="automl/TangleNAS",
+        kind="training",
+        tags=("nas", "weight-entanglement", "supernet", "darts"),
+        entry_points=(
+            "hf_methods.training.tanglenas:TangleNASTrainer",
+            "hf_methods.training.tanglenas:EntangledLinear",
+            "hf_methods.training.tanglenas:EntangledConv2d",
+        ),
+        recipe="recipes/tanglenas.py",
+        claim=(
+            "Gradient-based NAS with weight superposition in weight-entangled spaces beats single-path supernet "
+            "search at similar memory; the CPU check asserts the exact mixing and slicing identities and the "
+            "largest-op parameter count, and that the DARTS-derived architecture on digits is at least the median of "
+            "six random ones (soft)."
+        ),
+        venue="AutoML 2024",
+        usage=(
+            "trainer = TangleNASTrainer(model=supernet, args=args, train_dataset=train, eval_dataset=val,\n"
+            "                           arch_lr=3e-4, optimizer='darts')\n"
+            "trainer.train(); sub = supernet.extract_subnet()"
+        ),
+        notes=(
+            "The paper's final version links automl/TangleNAS; the brief reviewed the public copy "
+            "hoanglocla9/TangleNAS (possibly a fork)."
+        ),
+    ),
+    Method(
+        slug="diti",
+        paper_id="P17",
+        title="Exploring Diffusion Time-steps for Unsupervised Representation Learning",
+        arxiv="2401.11430",
+        official_code="yue-zhongqi/diti",
+        kind="models",
+        tags=("representation-learning", "diffusion", "disentanglement"),
+        entry_points=(
+            "hf_methods.models.diti:DiTiConfig",
+            "hf_methods.models.diti:DiTiEncoder",
+            "hf_methods.models.diti:DiTiTrainer",
+        ),
+        recipe="recipes/diti.py",
+        claim=(
+            "Timestep-chunked features learned against a frozen DDPM disentangle fine attributes (early t) from "
+            "coarse ones (late t); on synthetic 8x8 images the check asserts the mask and gradient properties exactly "
+            "and that fine-texture R² favours chunk 0 and coarse-position R² favours chunk 3 by ≥0.2 (soft)."
+        ),
+        venue="ICLR 2024",
+        usage=(
+            "enc = DiTiEncoder(DiTiConfig(latent_dim=16, num_chunks=4))\n"
+            "trainer = DiTiTrainer(model=enc, frozen_diffusion=ddpm, k=4, mode='stop_grad', args=args,\n"
+            "                      train_dataset=ds)\n"
+            "trainer.train()\n"
+            "z = enc(pixel_values).representation"
+        ),
+    ),
+    Method(
+        slug="done",
+        paper_id="P18",
+        title="Doubly Robust Instance-Reweighted Adversarial Training",
+        arxiv=None,
+        official_code=None,
+        kind="training",
+        tags=("adversarial-training", "dro", "reweighting"),
+        entry_points=(
+            "hf_methods.training.done:DONETrainer",
+            "hf_methods.training.done:kl_dro_weights",
+        ),
+        recipe="recipes/done.py",
+        claim=(
+            "KL-DRO instance weights (DONE) improve worst-class robust accuracy over standard adversarial training "
+            "without lowering average robustness; the CPU check asserts the weight limits (uniform as r→∞, argmax as "
+            "r→0) and, on digits with PGD, worst-class robust accuracy ≥ AT + 0.02 (soft)."
+        ),
+        venue="ICLR 2024",
+        usage=(
+            "w = kl_dro_weights(per_sample_losses, r=2.0)\n"
+            "attack = PGDConfig(eps=0.1, steps=5)\n"
+            "trainer = DONETrainer(model=model, args=args, train_dataset=ds, attack=attack, r=2.0, beta=0.9)"
+        ),
+        notes=(
+            "No official code ('codes will be available soon'): the weight schedule is a reconstruction from the "
+            "paper text."
+        ),
+    ),
+    Method(
+        slug="crkd",
+        paper_id="P19",
+        title="Class-relation Knowledge Distillation for Novel Class Discovery",
+        arxiv="2307.09158",
+        official_code="kleinzcy/Cr-KD-NCD",
+        kind="training",
+        tags=("novel-class-discovery", "distillation", "clustering"),
+        entry_points=(
+            "hf_methods.training.crkd:class_relation_kd_loss",
+            "hf_methods.training.crkd:CrKDNCDTrainer",
+        ),
+        recipe="recipes/crkd.py",
+        claim=(
+            "Class-relation distillation from a known-class teacher improves novel-class discovery over UNO-style "
+            "baselines; on digits (known 0–4, novel 5–9) the check asserts mean-1 KD weights and a frozen teacher "
+            "exactly and +0.02 novel-class Hungarian accuracy (soft)."
+        ),
+        venue="ICCV 2023",
+        usage=(
+            "loss_kd = class_relation_kd_loss(old_logits, new_logits, mask_unlab, T=4, temperature=0.1)\n"
+            "CrKDNCDTrainer(model=model, teacher=pretrained, args=args, train_dataset=ds, alpha=0.1).train()"
+        ),
+    ),
+    Method(
+        slug="rss",
+        paper_id="P20",
+        title="Out-Of-Domain Unlabeled Data Improves Generalization",
+        arxiv="2310.00027",
+        official_code="deepmancer/rss-training-iclr2024",
+        kind="training",
+        tags=("semi-supervised", "distributional-robustness", "self-training"),
+        entry_points=(
+            "hf_methods.training.rss:RobustSelfSupervisedTrainer",
+            "hf_methods.training.rss:linear_robust_ramp_loss",
+        ),
+        recipe="recipes/rss.py",
+        claim=(
+            "Robust self-training with out-of-domain unlabelled data provably improves on labelled-only ERM under a "
+            "cluster assumption; on a d=200 Gaussian mixture with 10 labels the check asserts RSS ≥ ERM + 0.10 and "
+            "non-decreasing accuracy as the unlabelled set grows from 100 to 2000."
+        ),
+        venue="ICLR 2024",
+        usage=(
+            "trainer = RobustSelfSupervisedTrainer(\n"
+            "    model=model, args=args, train_dataset=labeled, unlabeled_dataset=unlabeled,\n"
+            "    gamma=1.0, gamma_unlabeled=0.5, lam=1.0,\n"
+            ")"
+        ),
+    ),
+    Method(
+        slug="aggregate",
+        paper_id="P21",
+        title="Learning from Aggregate responses: Instance Level versus Bag Level Loss Functions",
+        arxiv=None,
+        official_code=None,
+        kind="training",
+        tags=("aggregate-learning", "label-privacy", "differential-privacy", "loss"),
+        entry_points=(
+            "hf_methods.training.aggregate:AggregateResponseLoss",
+            "hf_methods.training.aggregate:BagCollator",
+            "hf_methods.training.aggregate:privatize_bag_responses",
+            "hf_methods.training.aggregate:linear_interpolating_estimator",
+        ),
+        recipe="recipes/aggregate.py",
+        claim=(
+            "The interpolating loss between bag-level and instance-level losses beats both for a suitable ρ, with the "
+            "instance loss better at low SNR and the bag loss at high SNR; the linear-regression check asserts the "
+            "loss identity to 1e-8, a ≥25% risk reduction at SNR 0.5 and bag ≤ instance/5 at SNR 8."
+        ),
+        venue="ICLR 2024",
+        usage=(
+            "loss_fn = AggregateResponseLoss(mode='interpolate', rho=0.1)\n"
+            "loss = loss_fn(model(x).squeeze(-1), bag_ids, bag_targets)"
+        ),
+        notes="No official code: follows the paper's definitions, with a numpy simulation in the tests as reference.",
+    ),
+    Method(
+        slug="projection_head",
+        paper_id="P22",
+        title="Investigating the Benefits of Projection Head for Representation Learning",
+        arxiv="2403.11391",
+        official_code=None,
+        kind="analysis",
+        tags=("representation-learning", "contrastive", "projection-head"),
+        entry_points=(
+            "hf_methods.analysis.projection_head:layerwise_feature_gains",
+            "hf_methods.analysis.projection_head:FixedReweightProjectionHead",
+        ),
+        recipe="recipes/projection_head.py",
+        claim=(
+            "Pre-projection features weight input features more evenly than post-projection ones, so they transfer "
+            "better; the check asserts a 2-layer linear contrastive net roughly squares the feature-gain ratio at its "
+            "output and a probe on pre-projection features beats post-projection by 0.05, and reports the κ-head "
+            "effect (soft)."
+        ),
+        venue="ICLR 2024",
+        usage=(
+            "gains = layerwise_feature_gains(encoder, feature_dirs=E)  # dataclass: g1, g2 per feature\n"
+            "head = FixedReweightProjectionHead(dim=64, kappa=2.0)"
+        ),
+        notes="The official repository was not identified with certainty; the κ-head follows a public SpuCo file.",
+    ),
+    Method(
+        slug="pbn",
+        paper_id="P23",
+        title="A Practical Approach to Novel Class Discovery in Tabular Data",
+        arxiv="2311.05440",
+        official_code="ColinTr/PracticalNCD",
+        kind="models",
+        tags=("novel-class-discovery", "tabular", "clustering"),
+        entry_points=(
+            "hf_methods.models.pbn:PBNConfig",
+            "hf_methods.models.pbn:PBNForNovelClassDiscovery",
+            "hf_methods.models.pbn:PBNTrainer",
+            "hf_methods.models.pbn:estimate_num_novel_classes",
+        ),
+        recipe="recipes/pbn.py",
+        claim=(
+            "A simple projection-based NCD model tuned by hidden-class k-fold search competes with complex NCD "
+            "methods and its latent space estimates the number of novel classes; on digits the check asserts PBN + "
+            "k-means beats raw-feature k-means by 0.05 and a silhouette-estimated k in {4, 5, 6}."
+        ),
+        venue="Data Mining and Knowledge Discovery",
+        usage=(
+            "model = PBNForNovelClassDiscovery(PBNConfig(input_dim=64, latent_dim=16, num_known=5, w=0.5))\n"
+            "PBNTrainer(model=model, args=args, train_dataset=mixed).train()\n"
+            "k = estimate_num_novel_classes(model.encode(x_unlab), k_range=range(2, 11))"
+        ),
+    ),
+    Method(
+        slug="self_distillation",
+        paper_id="P24",
+        title=(
+            "Even your Teacher Needs Guidance: Ground-Truth Targets Dampen Regularization Imposed by Self-Distillation"
+        ),
+        arxiv="2102.13088",
+        official_code="Kennethborup/self_distillation",
+        kind="training",
+        tags=("self-distillation", "kernel-regression", "regularization"),
+        entry_points=(
+            "hf_methods.training.self_distillation:SelfDistillationTrainer",
+            "hf_methods.training.self_distillation:krr_self_distillation",
+            "hf_methods.training.self_distillation:krr_distillation_limit",
+            "hf_methods.training.self_distillation:optimal_alpha",
+        ),
+        recipe="recipes/self_distillation.py",
+        claim=(
+            "Self-distillation with ground-truth weight α converges to kernel ridge regression with λ/α instead of "
+            "collapsing, and α has a closed-form optimum; the kernel check asserts the limit to 1e-6, collapse at α=0 "
+            "and that the clipped α* is never beaten by a grid of α values."
+        ),
+        venue="NeurIPS 2021",
+        usage=(
+            "f_T = krr_self_distillation(K, y, alpha=0.3, steps=200, lam=0.1)\n"
+            "f_inf = krr_distillation_limit(K, y, alpha=0.3, lam=0.1)"
+        ),
+    ),
+    Method(
+        slug="inductive_bias",
+        paper_id="P25",
+        title="Towards Exact Computation of Inductive Bias",
+        arxiv="2406.15941",
+        official_code="FieteLab/Exact-Inductive-Bias",
+        kind="analysis",
+        tags=("inductive-bias", "generalization", "information-theory"),
+        entry_points=(
+            "hf_methods.analysis.inductive_bias:inductive_bias_kernel",
+            "hf_methods.analysis.inductive_bias:inductive_bias_models",
+        ),
+        recipe="recipes/inductive_bias.py",
+        claim=(
+            "Inductive bias can be estimated directly as −log P(error ≤ ε) from a non-central χ² fitted to sampled "
+            "hypotheses, higher-dimensional tasks need more of it and CNNs encode more than MLPs; the check recovers "
+            "known χ² parameters within 5% and asserts these orderings on digits and iris."
+        ),
+        venue="IJCAI 2024",
+        usage=(
+            "ib = inductive_bias_kernel(X_tr, Y_tr, X_te, Y_te, target_error=0.01, n_samples=10_000, sigma=1.0)\n"
+            "print(ib.bits)"
+        ),
+        notes="The official code has bugs (a syntax error, a stray breakpoint) and is re-implemented, not vendored.",
+    ),
+    Method(
+        slug="lazy_rich",
+        paper_id="P26",
+        title="Grokking as the Transition from Lazy to Rich Training Dynamics",
+        arxiv="2310.06110",
+        official_code=None,
+        kind="analysis",
+        tags=("grokking", "ntk", "feature-learning"),
+        entry_points=(
+            "hf_methods.analysis.lazy_rich:LazyRichTrackerCallback",
+            "hf_methods.analysis.lazy_rich:empirical_ntk",
+            "hf_methods.analysis.lazy_rich:kernel_alignment",
+            "hf_methods.analysis.lazy_rich:linearized_model",
+        ),
+        recipe="recipes/lazy_rich.py",
+        claim=(
+            "Grokking arises when training moves from lazy (kernel) to rich (feature-learning) dynamics, with the "
+            "delay set by the output scale α; on a shrunk polynomial task the check asserts a grokking gap and a late "
+            "test-loss drop at α=1 and no grokking (kernel-level test loss) at α=20."
+        ),
+        venue="ICLR 2024",
+        usage="cb = LazyRichTrackerCallback(probe_inputs=X_te, probe_targets=y_te, every=100)",
+        notes="No public repository (supplementary material only): the JAX/neural-tangents code is ported to torch.",
+    ),
+    Method(
+        slug="salun",
+        paper_id="P27",
+        title=(
+            "SalUn: Empowering Machine Unlearning via Gradient-based Weight Saliency in Both Image Classification and "
+            "Generation"
+        ),
+        arxiv="2310.12508",
+        official_code="OPTML-Group/Unlearn-Saliency",
+        kind="training",
+        tags=("machine-unlearning", "saliency", "masks"),
+        entry_points=(
+            "hf_methods.training.salun:SalUnTrainer",
+            "hf_methods.training.salun:compute_weight_saliency_mask",
+        ),
+        recipe="recipes/salun.py",
+        claim=(
+            "Saliency-masked random-label unlearning (SalUn) comes close to retraining (about a 0.2% gap on CIFAR-10) "
+            "and is more stable than prior unlearning methods; on digits class forgetting the check asserts ≥95% "
+            "unlearning accuracy at ≤3 points retain/test loss, and less retain damage than gradient ascent."
+        ),
+        venue="ICLR 2024",
+        usage=(
+            "mask = compute_weight_saliency_mask(model, forget_dl, keep_ratio=0.5)\n"
+            "SalUnTrainer(model, args, forget_dataset=f, retain_dataset=r, mask=mask, num_classes=10).train()"
+        ),
+        notes="Only the classification variant is checked on CPU; the diffusion variant is out of scope of the check.",
+    ),
+    Method(
+        slug="rws",
+        paper_id="P28",
+        title="Robust Weight Signatures: Gaining Robustness as Easy as Patching Weights?",
+        arxiv="2302.12480",
+        official_code="VITA-Group/Robust_Weight_Signatures",
+        kind="adapters",
+        tags=("robustness", "task-vectors", "weight-patching"),
+        entry_points=("hf_methods.adapters.rws:RobustWeightSignature",),
+        recipe="recipes/rws.py",
+        claim=(
+            "Corruption robustness lives in shallow-layer weight differences that can be extracted, scaled, patched "
+            "into a clean model and transferred; on a tiny digits CNN the check asserts patching the conv layers adds "
+            "≥10 points noisy accuracy at ≤3 clean points, monotone scaling, exact removal and ≥5 points on transfer."
+        ),
+        venue="ICML 2023",
+        usage=(
+            "rws = RobustWeightSignature.extract(clean_model, noisy_model, pretrained, n_shallow_layers=2)\n"
+            "rws.apply(model, scale=1.0); rws.remove(model); rws.save_pretrained('rws-gaussian-noise')"
+        ),
+    ),
+    Method(
+        slug="deep_ntk",
+        paper_id="P29",
+        title="Wide and Deep Neural Networks Achieve Optimality for Classification",
+        arxiv="2204.14126",
+        official_code=None,
+        kind="analysis",
+        tags=("ntk", "kernel-methods", "theory"),
+        entry_points=(
+            "hf_methods.analysis.deep_ntk:DeepNTKClassifier",
+            "hf_methods.analysis.deep_ntk:ntk_kernel",
+        ),
+        recipe="recipes/deep_ntk.py",
+        claim=(
+            "Infinitely wide and deep NTK classifiers implement 1-NN, majority vote or singular-kernel (optimal) "
+            "classifiers depending on the activation; on PCA digits the check asserts ≥97% agreement with 1-NN and "
+            "with majority vote in their regimes and ≥95% with the best singular-kernel classifier for ReLU."
+        ),
+        venue="PNAS 2023",
+        usage="clf = DeepNTKClassifier(depth=200, hermite_coeffs=[0, 0.5**0.5, 0.5**0.5]).fit(X, y); clf.predict(Xt)",
+        notes="Theoretical paper without official code: follows the standard NTK recursion, normalised per layer.",
+    ),
+    Method(
+        slug="filter_db",
+        paper_id="P30",
+        title="CNN Filter DB: An Empirical Investigation of Trained Convolutional Filters",
+        arxiv="2203.15331",
+        official_code="paulgavrikov/CNN-Filter-DB",
+        kind="analysis",
+        tags=("cnn", "filters", "distribution-shift", "model-quality"),
+        entry_points=(
+            "hf_methods.analysis.filter_db:measure_conv_quality",
+            "hf_methods.analysis.filter_db:filter_distribution_shift",
+        ),
+        recipe="recipes/filter_db.py",
+        claim=(
+            "Trained 3×3 filter distributions shift little across datasets but vary with depth, and many pretrained "
+            "models contain degenerate layers; the check asserts the quality metrics on constructed layers (random, "
+            "copied and 40% zero filters) and that seed-to-seed filter shift is smaller than first-to-last-layer "
+            "shift."
+        ),
+        venue="CVPR 2022",
+        usage=(
+            "q = measure_conv_quality(model)  # {layer: sparsity, variance_entropy, orthogonality}\n"
+            "d = filter_distribution_shift(filters_a, filters_b)  # PCA-KL"
+        ),
+    ),
+    Method(
+        slug="transcoder",
+        paper_id="P31",
+        title="Transcoders Find Interpretable LLM Feature Circuits",
+        arxiv="2406.11944",
+        official_code="jacobdunefsky/transcoder_circuits",
+        kind="models",
+        tags=("interpretability", "sparse-autoencoder", "circuits", "llm"),
+        entry_points=(
+            "hf_methods.models.transcoder:TranscoderConfig",
+            "hf_methods.models.transcoder:TranscoderModel",
+            "hf_methods.models.transcoder:attach_transcoder",
+            "hf_methods.models.transcoder:splice",
+        ),
+        recipe="recipes/transcoder.py",
+        claim=(
+            "Transcoders replace an MLP with a sparse wide MLP at least as faithfully as SAEs and enable "
+            "weights-based circuit attribution; on a tiny GPT-2 the check asserts FVU < 0.2 at L0 < 40, a splice CE "
+            "increase below 30% of zero-ablation's, and the attribution identity to 1e-5."
+        ),
+        venue="NeurIPS 2024",
+        usage=(
+            "tc = TranscoderModel(TranscoderConfig(d_in=768, d_out=768, expansion=32, l1_coeff=1.4e-4))\n"
+            "with splice(gpt2, layer=8, transcoder=tc):\n"
+            "    loss = gpt2(**batch, labels=ids).loss"
+        ),
+    ),
+    Method(
+        slug="monotone_dbm",
+        paper_id="P32",
+        title="Monotone deep Boltzmann machines",
+        arxiv="2307.04990",
+        official_code="locuslab/MonotoneDBM",
+        kind="models",
+        tags=("boltzmann-machine", "mean-field", "deep-equilibrium"),
+        entry_points=(
+            "hf_methods.models.monotone_dbm:MonotoneDBMConfig",
+            "hf_methods.models.monotone_dbm:MonotoneDBMModel",
+            "hf_methods.models.monotone_dbm:ProxSoftmax",
+        ),
+        recipe="recipes/monotone_dbm.py",
+        claim=(
+            "Monotone DBMs allow intra-layer connections with a guaranteed unique mean-field fixed point, enabling "
+            "joint completion and classification; on binarised digits the check asserts prox-softmax correctness, "
+            "fixed-point uniqueness where naive mean-field fails, ≥75% label accuracy and completion ≥5 points above "
+            "a per-pixel marginal baseline."
+        ),
+        usage=(
+            "m = MonotoneDBMModel(MonotoneDBMConfig(num_bins=2, sizes=[(2, 8, 8, 1), (16, 4, 4, 4), (10, 1)]))\n"
+            "logits = m(x_onehot, mask=obs_mask).label_marginals"
+        ),
+        notes="A dense coupling matrix stands in for the multi-tier convolutions at 8x8.",
+    ),
+    Method(
+        slug="data_diet",
+        paper_id="P33",
+        title="Deep Learning on a Data Diet: Finding Important Examples Early in Training",
+        arxiv="2107.07075",
+        official_code="mansheej/data_diet",
+        kind="training",
+        tags=("data-pruning", "data-selection", "label-noise"),
+        entry_points=(
+            "hf_methods.training.data_diet:EL2NScorer",
+            "hf_methods.training.data_diet:GraNdScorer",
+            "hf_methods.training.data_diet:prune_dataset",
+            "hf_methods.training.data_diet:ScoreRecorderCallback",
+        ),
+        recipe="recipes/data_diet.py",
+        claim=(
+            "EL2N scores computed a few epochs into training find important and mislabelled examples, so half of "
+            "CIFAR-10 can be pruned without losing accuracy; on digits with 10% flipped labels the check asserts the "
+            "top-10% EL2N set holds ≥50% of the flips and that keep-60% pruning matches random pruning and beats "
+            "keep-easiest by 2 points."
+        ),
+        venue="NeurIPS 2021",
+        usage=(
+            "scores = EL2NScorer(model_init=make_model, n_runs=5, score_epoch=3).score(train_ds)\n"
+            "subset = prune_dataset(train_ds, scores, keep_frac=0.5, mode='keep_max', offset=0)"
+        ),
+    ),
+    Method(
+        slug="adawac",
+        paper_id="P34",
+        title=(
+            "Adaptively Weighted Data Augmentation Consistency Regularization for Robust Optimization under Concept "
+            "Shift"
+        ),
+        arxiv="2210.01891",
+        official_code="gail-yxie/adawac",
+        kind="training",
+        tags=("consistency-regularization", "sample-reweighting", "segmentation", "concept-shift"),
+        entry_points=(
+            "hf_methods.training.adawac:AdaWACLoss",
+            "hf_methods.training.adawac:AdaWACTrainer",
+        ),
+        recipe="recipes/adawac.py",
+        claim=(
+            "Per-sample mirror-ascent weights between supervised and consistency losses (AdaWAC) make segmentation "
+            "robust to label-sparse samples; on synthetic 16x16 segmentation the check asserts lower supervised "
+            "weights on label-sparse samples, weights on the simplex, and Dice ≥ ERM + 0.03."
+        ),
+        venue="ICML 2023",
+        usage=(
+            "loss_fn = AdaWACLoss(num_samples=len(ds), lr_w=8.0, dac_coef=2.0, dice_ratio=0.5)\n"
+            "loss = loss_fn(logits1, logits2, lat1, lat2, y1, y2, idx)"
+        ),
+    ),
+    Method(
+        slug="unsup_pretraining",
+        paper_id="P36",
+        title="On the Provable Advantage of Unsupervised Pretraining",
+        arxiv="2303.01566",
+        official_code=None,
+        kind="analysis",
+        tags=("theory", "pretraining", "sample-complexity"),
+        entry_points=("hf_methods.analysis.unsup_pretraining:MLEPretrainThenERM",),
+        recipe="recipes/unsup_pretraining.py",
+        claim=(
+            "MLE pretraining on unlabelled data followed by ERM provably beats supervised-only learning when m ≫ n "
+            "and the composed class is more complex; on a factor model (d=200, r=5) the check asserts ≤0.3x the "
+            "excess risk of ridge at n=20 and 40, roughly 1/n scaling, and that the advantage mostly disappears when "
+            "m=n."
+        ),
+        venue="ICLR 2024",
+        usage=(
+            "est = MLEPretrainThenERM(latent='factor', r=5).fit_unlabeled(X_u).fit_labeled(X_l, y_l)\n"
+            "y_hat = est.predict(X_te)"
+        ),
+        notes="Theory paper without code; sklearn's FactorAnalysis and GaussianMixture serve as test references.",
+    ),
+    Method(
+        slug="weight_matching",
+        paper_id="P37",
+        title="Analysis of Linear Mode Connectivity via Permutation-Based Weight Matching",
+        arxiv="2402.04051",
+        official_code=None,
+        kind="adapters",
+        tags=("model-merging", "mode-connectivity", "permutation"),
+        entry_points=(
+            "hf_methods.adapters.weight_matching:weight_matching",
+            "hf_methods.adapters.weight_matching:apply_permutation",
+            "hf_methods.adapters.weight_matching:interpolation_barrier",
+            "hf_methods.adapters.weight_matching:singular_vector_alignment",
+        ),
+        recipe="recipes/weight_matching.py",
+        claim=(
+            "Weight matching reaches linear mode connectivity by aligning the dominant singular directions rather "
+            "than by reducing L2 distance; on two digits MLPs the check asserts the barrier at least halves, singular "
+            "values are unchanged by the permutation, top singular vectors align far better than bottom ones, and a "
+            "3-model merge beats naive averaging."
+        ),
+        venue="ICLR 2025",
+        usage=(
+            "perm = weight_matching(mlp_a, mlp_b); mlp_b_p = apply_permutation(mlp_b, perm)\n"
+            "barrier = interpolation_barrier(mlp_a, mlp_b_p, test_dl)"
+        ),
+        notes="No official code: weight matching follows Git Re-Basin; the R ≥ 0.8 threshold is yet to be calibrated.",
+    ),
+    Method(
+        slug="rd_pruning",
+        paper_id="P38",
+        title="Efficient Joint Optimization of Layer-Adaptive Weight Pruning in Deep Neural Networks",
+        arxiv="2308.10438",
+        official_code="Akimoto-Cris/RD_VIT_PRUNE",
+        kind="adapters",
+        tags=("pruning", "rate-distortion", "sparsity"),
+        entry_points=(
+            "hf_methods.adapters.rd_pruning:RDLayerAdaptivePruner",
+            "hf_methods.adapters.rd_pruning:PruneAndFinetuneCallback",
+        ),
+        recipe="recipes/rd_pruning.py",
+        claim=(
+            "Layer-wise rate-distortion curves with a DP allocation prune better than other layer-adaptive methods "
+            "(+1.0% ResNet-32 on CIFAR-10, +4.6% ResNet-50 on ImageNet); on a digits MLP the check asserts distortion "
+            "additivity, that the DP equals brute force, and at 90% sparsity without fine-tuning ≥ uniform + 5 points."
+        ),
+        venue="ICCV 2023",
+        usage=(
+            "pruner = RDLayerAdaptivePruner(model, calib_dl, levels=50, worst_case=True)\n"
+            "amounts = pruner.allocate(target_sparsity=0.9); pruner.apply(amounts)"
+        ),
+    ),
+    Method(
+        slug="ofq",
+        paper_id="P39",
+        title="Oscillation-free Quantization for Low-bit Vision Transformers",
+        arxiv="2302.02210",
+        official_code="nbasyl/OFQ",
+        kind="adapters",
+        tags=("quantization", "qat", "vision-transformer"),
+        entry_points=(
+            "hf_methods.adapters.ofq:quantize_vit",
+            "hf_methods.adapters.ofq:StatsQuantizer",
+            "hf_methods.adapters.ofq:OscillationTracker",
+            "hf_methods.adapters.ofq:CGACallback",
+        ),
+        recipe="recipes/ofq.py",
+        claim=(
+            "StatsQ, confidence-guided annealing and query-key reparameterisation remove weight oscillation in "
+            "low-bit ViT QAT (W2A2 DeiT-T 64.33%, +9.8 points over the prior state of the art); on a tiny HF ViT on "
+            "digits the check asserts StatsQ oscillates ≤0.7x as often as LSQ within 1 point of its accuracy and that "
+            "CGA cuts late flips by ≥80%."
+        ),
+        venue="ICML 2023",
+        usage=(
+            "qmodel = quantize_vit(vit, w_bits=2, a_bits=2, weight_quantizer='statsq', qk_reparam=True)\n"
+            "trainer = Trainer(qmodel, ..., callbacks=[OscillationTracker(), CGACallback(boundary_range=0.005)])"
+        ),
+    ),
+    Method(
+        slug="presto",
+        paper_id="P40",
+        title="Predicting Rare Events by Shrinking Towards Proportional Odds",
+        arxiv="2305.18700",
+        official_code="gregfaletto/presto",
+        kind="models",
+        tags=("ordinal-regression", "rare-events", "sparsity"),
+        entry_points=(
+            "hf_methods.models.presto:PrestoConfig",
+            "hf_methods.models.presto:PrestoForOrdinalClassification",
+            "hf_methods.models.presto:PrestoFISTA",
+            "hf_methods.models.presto:ProximalL1Callback",
+        ),
+        recipe="recipes/presto.py",
+        claim=(
+            "Shrinking cumulative-logit slopes towards proportional odds with an L1 penalty on adjacent differences "
+            "estimates rare-class probabilities better than logistic regression and proportional odds; on the paper's "
+            "sparse-difference simulation the check asserts PRESTO's rare-class MSE ≤0.9x the better baseline and a "
+            "win in ≥60% of repetitions."
+        ),
+        venue="ICML 2023",
+        usage=(
+            "m = PrestoForOrdinalClassification(PrestoConfig(n_features=10, num_classes=4, l1_lambda=0.01))\n"
+            "PrestoFISTA(m, lam=0.01).fit(X, y); probs = m(X).probs"
+        ),
+        notes="The official code is R (ordinalNet); this is a pure torch/numpy FISTA port.",
+    ),
+    Method(
+        slug="fedau",
+        paper_id="P41",
+        title="A Lightweight Method for Tackling Unknown Participation Statistics in Federated Averaging",
+        arxiv="2306.03401",
+        official_code="IBM/fedau",
+        kind="training",
+        tags=("federated-learning", "aggregation", "client-participation"),
+        entry_points=("hf_methods.training.fedau:FedAUAggregator",),
+        recipe="recipes/fedau.py",
+        claim=(
+            "Online inverse-participation aggregation weights let FedAvg converge to the true objective under "
+            "unknown, heterogeneous participation; on a 40-client least-squares problem the check asserts FedAU ends "
+            "≤0.3x as far from the optimum as FedAvg and within 1.5x of the known-probability oracle."
+        ),
+        usage=(
+            "agg = FedAUAggregator(num_clients=50, cutoff_K=None)\n"
+            "w = simulate_federated(model_init, clients, participation=bernoulli(p), aggregator=agg, rounds=2000)"
+        ),
+    ),
+    Method(
+        slug="binary_continual",
+        paper_id="P42",
+        title="Statistical mechanics of continual learning: variational principle and mean-field potential",
+        arxiv="2212.02846",
+        official_code="Chan-Li/VCL",
+        kind="training",
+        tags=("continual-learning", "binary-networks", "variational-inference", "mean-field"),
+        entry_points=(
+            "hf_methods.training.binary_continual:VariationalBinaryMLPConfig",
+            "hf_methods.training.binary_continual:VariationalBinaryMLP",
+            "hf_methods.training.binary_continual:BinaryMeanFieldLinear",
+            "hf_methods.training.binary_continual:ContinualVCLTrainer",
+        ),
+        recipe="recipes/binary_continual.py",
+        claim=(
+            "Variational continual learning for binary-weight networks, derived from mean-field theory, beats "
+            "metaplasticity on permuted tasks; on five permuted-digits tasks the check asserts the KL term adds ≥10 "
+            "points of average accuracy, mean-field and sampled evaluations agree within 5 points, and the KL "
+            "gradient matches autograd."
+        ),
+        venue="Commun. Theor. Phys. 2023",
+        usage=(
+            "m = VariationalBinaryMLP(VariationalBinaryMLPConfig(sizes=[64, 256, 10], beta_schedule='tanh'))\n"
+            "ContinualVCLTrainer(m, tasks=[ds1, ds2, ds3], prior='previous_task').train()"
+        ),
+    ),
+    Method(
+        slug="ecaml",
+        paper_id="P43",
+        title="Energy Confused Adversarial Metric Learning for Zero-Shot Image Retrieval and Clustering",
+        arxiv="1901.07169",
+        official_code="chenbinghui1/ECAML",
+        kind="training",
+        tags=("metric-learning", "zero-shot", "regularization"),
+        entry_points=(
+            "hf_methods.training.ecaml:EnergyConfusionLoss",
+            "hf_methods.training.ecaml:MetricLearningTrainer",
+        ),
+        recipe="recipes/ecaml.py",
+        claim=(
+            "An energy-confusion regulariser on detached features improves zero-shot retrieval and clustering; on a "
+            "seen/unseen digits split the check asserts the EC term only changes the head and that it raises unseen "
+            "Recall@1 by 2 points or cuts reliance on a spurious channel by 30% (a small-scale gain is not "
+            "guaranteed)."
+        ),
+        venue="AAAI 2019",
+        usage=(
+            "emb, emb_ec = head(h), head(h.detach())\n"
+            "loss = binomial_loss(emb, y) + 0.13 * EnergyConfusionLoss(num_partners=10)(emb_ec, y)"
+        ),
+        notes="The official code is Caffe/C++; the loss is ported to torch.",
+    ),
+    Method(
+        slug="wad",
+        paper_id="P44",
+        title="Semi-Supervised Learning via Weight-aware Distillation under Class Distribution Mismatch",
+        arxiv="2308.11874",
+        official_code="RUC-DWBI-ML/research",
+        kind="training",
+        tags=("semi-supervised", "distillation", "open-set"),
+        entry_points=(
+            "hf_methods.training.wad:WADTrainer",
+            "hf_methods.training.wad:prototype_pseudo_labels",
+        ),
+        recipe="recipes/wad.py",
+        claim=(
+            "Weight-aware distillation from a contrastive teacher beats SSL baselines when the unlabelled data "
+            "contain unknown classes; on digits with 60% unknown-class unlabelled data the check asserts the WAD "
+            "weights separate known from unknown samples (AUROC ≥0.75) and WAD beats naive pseudo-labelling and "
+            "labelled-only training by 3 points."
+        ),
+        usage=(
+            "yhat, w = prototype_pseudo_labels(teacher(X_u), teacher(X_l), y_l)\n"
+            "WADTrainer(student, labeled_ds, unlabeled_ds, teacher=teacher, rounds=5, alpha=0.1).train()"
+        ),
+        notes="The official code lives in the WAD-master/ folder of RUC-DWBI-ML/research.",
+    ),
+    Method(
+        slug="stable",
+        paper_id="P45",
+        title="Reliable Representations Make A Stronger Defender: Unsupervised Structure Refinement for Robust GNN",
+        arxiv="2207.00012",
+        official_code="likuanppd/STABLE",
+        kind="models",
+        tags=("gnn", "adversarial-robustness", "graph-structure-learning"),
+        entry_points=(
+            "hf_methods.models.stable:STABLEConfig",
+            "hf_methods.models.stable:STABLEForNodeClassification",
+            "hf_methods.models.stable:stable_refine_graph",
+        ),
+        recipe="recipes/stable.py",
+        claim=(
+            "Refining the graph from contrastive embeddings plus an advanced GCN defends GNNs against structure "
+            "attacks better than prior defenders; on a digits 10-NN graph under DICE the check asserts the attack "
+            "costs a GCN ≥5 points and STABLE recovers ≥60% of that drop, with fewer inter-class edges after "
+            "refinement."
+        ),
+        venue="KDD 2022",
+        usage=(
+            "adj_ref, emb = stable_refine_graph(X, A_perturbed, jaccard_t=0.03, cos_t=0.1, k=5, beta=2.0)\n"
+            "model = STABLEForNodeClassification(STABLEConfig(in_dim=emb.shape[1], n_classes=7, alpha=0.3))"
+        ),
+        notes="Metattack (deeprobust) and Cora are unavailable offline: the check uses DICE on a digits graph.",
+    ),
+    Method(
+        slug="enas_memory",
+        paper_id="P47",
+        title="Understanding Neural Architecture Search Techniques",
+        arxiv="1904.00438",
+        official_code=None,
+        kind="training",
+        tags=("nas", "enas", "reinforcement-learning"),
+        entry_points=(
+            "hf_methods.training.enas_memory:ENASConfig",
+            "hf_methods.training.enas_memory:ENASController",
+            "hf_methods.training.enas_memory:ENASSearch",
+            "hf_methods.training.enas_memory:hidden_state_graph_correlation",
+        ),
+        recipe="recipes/enas_memory.py",
+        claim=(
+            "ENAS performs about as well as random search with weight sharing, and its controller's hidden states "
+            "only encode graph similarity when trained with a memory buffer; the digits check asserts ENAS and random "
+            "search differ by <2 points and that the buffer raises the hidden-state/graph Spearman ρ by ≥0.1 (margins "
+            "unverified)."
+        ),
+        usage=(
+            "search = ENASSearch(ENASController(ENASConfig(num_nodes=4)), supernet, memory_buffer_size=256)\n"
+            "rho = hidden_state_graph_correlation(search.controller, n=200)"
+        ),
+        notes="No official code: the memory buffer is a reconstruction from the paper text; the result is noisy.",
+    ),
+    Method(
+        slug="grok_corrupted",
+        paper_id="P48",
+        title=(
+            "To grok or not to grok: Disentangling generalization and memorization on corrupted algorithmic datasets"
+        ),
+        arxiv="2310.13061",
+        official_code="d-doshi/Grokking",
+        kind="analysis",
+        tags=("grokking", "memorization", "label-noise", "interpretability"),
+        entry_points=(
+            "hf_methods.analysis.grok_corrupted:fourier_ipr",
+            "hf_methods.analysis.grok_corrupted:prune_low_ipr_neurons",
+            "hf_methods.analysis.grok_corrupted:IPRCallback",
+            "hf_methods.analysis.grok_corrupted:GrokMLPModel",
+        ),
+        recipe="recipes/grok_corrupted.py",
+        claim=(
+            "Networks can memorise corrupted modular-arithmetic labels while still generalising, the memorising "
+            "neurons have low Fourier IPR and pruning them removes the memorisation, and weight decay unlearns it; "
+            "the check asserts pruning drops corrupted-train accuracy by >0.5 without hurting test, and with weight "
+            "decay test >0.99 with corrupted-train <0.6."
+        ),
+        usage=(
+            "ds = modular_arithmetic(p=97, frac=0.5, noise=0.35)\n"
+            "ipr = fourier_ipr(model); pruned = prune_low_ipr_neurons(model, n=300)"
+        ),
+    ),
+    Method(
+        slug="lottery_jackpot",
+        paper_id="P49",
+        title="Lottery Jackpots Exist in Pre-trained Models",
+        arxiv="2104.08700",
+        official_code="zyxxmu/lottery-jackpots",
+        kind="adapters",
+        tags=("pruning", "lottery-ticket", "masks", "sparsity"),
+        entry_points=(
+            "hf_methods.adapters.lottery_jackpot:JackpotMaskConfig",
+            "hf_methods.adapters.lottery_jackpot:apply_jackpot_masks",
+            "hf_methods.adapters.lottery_jackpot:JackpotSearchTrainer",
+        ),
+        recipe="recipes/lottery_jackpot.py",
+        claim=(
+            "Pretrained models contain sparse masks ('jackpots') that keep accuracy without any weight training, "
+            "found cheaply from a magnitude initialisation; on a 95%-pruned digits MLP the check asserts the score "
+            "search regains ≥0.3 over magnitude pruning to within 0.03 of dense, at exact sparsity with bit-identical "
+            "weights."
+        ),
+        venue="TPAMI 2023",
+        usage=(
+            "model = apply_jackpot_masks(pretrained, JackpotMaskConfig(sparsity=0.9))\n"
+            "JackpotSearchTrainer(model=model, args=args, train_dataset=ds).train()"
+        ),
+    ),
+    Method(
+        slug="hpm",
+        paper_id="P50",
+        title="Bootstrap Masked Visual Modeling via Hard Patches Mining",
+        arxiv=None,
+        official_code="Haochen-Wang409/HPM",
+        kind="training",
+        tags=("masked-image-modeling", "self-supervised", "vision-transformer"),
+        entry_points=(
+            "hf_methods.training.hpm:HPMConfig",
+            "hf_methods.training.hpm:HPMForPreTraining",
+        ),
+        recipe="recipes/hpm.py",
+        claim=(
+            "Masking the patches that a loss predictor marks as hard bootstraps better masked-image representations "
+            "than random masking (ViT-B 84.2% vs MAE 83.6%); on 8x8 digits the check asserts predicted and actual "
+            "patch losses correlate (ρ > 0.3) and HPM masks are ≥1.1x harder than random ones, reporting linear-probe "
+            "accuracy only."
+        ),
+        usage=(
+            "model = HPMForPreTraining(HPMConfig(image_size=8, patch_size=2, hidden_size=64, mask_ratio=0.75))\n"
+            "out = model(pixel_values, epoch=e, total_epochs=T)  # out.loss = reconstruction + rank loss"
+        ),
+        notes=(
+            "The title and abstract are the journal extension (image and video), while the brief's numbers come from "
+            "the CVPR 2023 conference paper 'Hard Patches Mining for Masked Image Modeling' (arXiv 2304.05919)."
+        ),
+    ),
+    Method(
+        slug="dis_vs_gen",
+        paper_id="P51",
+        title="Revisiting Discriminative vs. Generative Classifiers: Theory and Implications",
+        arxiv="2302.02334",
+        official_code="ML-GSAI/Revisiting-Dis-vs-Gen-Classifiers",
+        kind="analysis",
+        tags=("naive-bayes", "linear-probe", "sample-complexity"),
+        entry_points=(
+            "hf_methods.analysis.dis_vs_gen:GaussianNBHead",
+            "hf_methods.analysis.dis_vs_gen:linear_eval",
+            "hf_methods.analysis.dis_vs_gen:sample_complexity_curve",
+        ),
+        recipe="recipes/dis_vs_gen.py",
+        claim=(
+            "Naive Bayes needs O(log n) samples versus O(n) for logistic regression to approach its asymptotic error, "
+            "so a Gaussian NB linear-eval head converges faster; on the paper's easy Gaussian mixture the check "
+            "asserts NB error ≤0.02 by m=36 while logistic regression is still ≥0.2 at m=144."
+        ),
+        venue="ICML 2023",
+        usage=(
+            "head = GaussianNBHead(num_features=768, num_labels=10).fit(feats, labels)  # one pass, no SGD\n"
+            "logits = head(feats_test)"
+        ),
+    ),
+    Method(
+        slug="ponita",
+        paper_id="P52",
+        title="Fast, Expressive SE(n) Equivariant Networks through Weight-Sharing in Position-Orientation Space",
+        arxiv=None,
+        official_code="ebekkers/ponita",
+        kind="models",
+        tags=("equivariance", "point-clouds", "geometric-deep-learning"),
+        entry_points=(
+            "hf_methods.models.ponita:PonitaConfig",
+            "hf_methods.models.ponita:PonitaModel",
+        ),
+        recipe="recipes/ponita.py",
+        claim=(
+            "Weight sharing over position-orientation space gives fast, expressive SE(n)-equivariant networks "
+            "competitive with steerable models (rMD17, N-body, QM9); the check asserts exact SE(3) invariance and "
+            "equivariance in point-cloud mode and that on a 5-particle N-body task PONITA halves an MLP's error and "
+            "beats constant velocity (margins unverified)."
+        ),
+        venue="ICLR 2024",
+        usage=(
+            "config = PonitaConfig(input_dim=1, hidden_dim=64, num_layers=4, num_ori=12, output_dim_vec=1)\n"
+            "model = PonitaModel(config)\n"
+            "out = model(x=x, pos=pos, vec=vel, batch=batch)"
+        ),
+        notes="Ports the pure-torch ebekkers/ponita-torch (fibre-bundle mode); torch-geometric is not needed.",
+    ),
+    Method(
+        slug="advunlearn",
+        paper_id="P53",
+        title="Defensive Unlearning with Adversarial Training for Robust Concept Erasure in Diffusion Models",
+        arxiv="2405.15234",
+        official_code="OPTML-Group/AdvUnlearn",
+        kind="training",
+        tags=("machine-unlearning", "diffusion", "adversarial-training", "concept-erasure"),
+        entry_points=(
+            "hf_methods.training.advunlearn:AdvUnlearnTrainer",
+            "hf_methods.training.advunlearn:SoftPromptAttack",
+        ),
+        recipe="recipes/advunlearn.py",
+        claim=(
+            "Training the text encoder adversarially during concept erasure (AdvUnlearn) cuts prompt-attack success "
+            "(about 21% vs 73% for ESD on SD v1.4 nudity) at similar utility; on a tiny conditional diffusion model "
+            "on digits the check asserts an ASR ≥0.2 below ESD with ≥0.8x retained-digit accuracy (risky; property "
+            "tests as fallback)."
+        ),
+        venue="NeurIPS 2024",
+        usage=(
+            "attack = SoftPromptAttack(k=1, steps=30, lr=1e-3)\n"
+            "trainer = AdvUnlearnTrainer(unet, text_encoder, scheduler, concept='digit three', attack=attack)\n"
+            "trainer.train(); text_encoder.save_pretrained('advunlearn-text-encoder')"
+        ),
+        notes="Real Stable Diffusion needs diffusers (optional); the CPU check uses a tiny class-conditional DDPM.",
+    ),
+    Method(
+        slug="comp_sum",
+        paper_id="P54",
+        title="Cross-Entropy Loss Functions: Theoretical Analysis and Applications",
+        arxiv="2304.07288",
+        official_code=None,
+        kind="training",
+        tags=("loss", "h-consistency", "adversarial-training"),
+        entry_points=(
+            "hf_methods.training.comp_sum:comp_sum_loss",
+            "hf_methods.training.comp_sum:smooth_adv_comp_sum_loss",
+            "hf_methods.training.comp_sum:AdvCompSumTrainer",
+        ),
+        recipe="recipes/comp_sum.py",
+        claim=(
+            "Comp-sum losses (CE, GCE, MAE, …) admit tight H-consistency bounds and smooth adversarial comp-sum "
+            "training beats TRADES-style baselines; the check asserts the τ special cases exactly, the CE-like vs MAE "
+            "convergence ordering on digits, and robust accuracy ≥ standard + 0.2 (beating TRADES is reported only)."
+        ),
+        venue="ICML 2023",
+        usage=(
+            "loss = comp_sum_loss(logits, labels, tau=1.5)  # GCE with q=0.5\n"
+            "trainer = AdvCompSumTrainer(model, args, tau=1.0, nu=6.0, eps=0.1, pgd_steps=10)"
+        ),
+        notes="No official code: the adversarial hyperparameters are a reconstruction from the paper text.",
+    ),
+    Method(
+        slug="jlcm",
+        paper_id="P55",
+        title="Network Memory Footprint Compression Through Jointly Learnable Codebooks and Mappings",
+        arxiv="2309.17361",
+        official_code=None,
+        kind="adapters",
+        tags=("quantization", "codebooks", "compression"),
+        entry_points=(
+            "hf_methods.adapters.jlcm:JLCMQuantizer",
+            "hf_methods.adapters.jlcm:CodebookLinear",
+        ),
+        recipe="recipes/jlcm.py",
+        claim=(
+            "Jointly learned grouped codebooks and mappings compress networks better than prior codebook methods "
+            "(Llama-7B to about 2 GB); on a digits MLP at 2 bits per weight the check asserts exact neuron "
+            "re-ordering, JLCM ≥ per-tensor k-means + 0.05 accuracy at ≤2.1 bits per weight, and fewer large index "
+            "jumps than plain STE (margins unverified)."
+        ),
+        venue="ICLR 2024",
+        usage=(
+            "qmodel = JLCMQuantizer(bits=2, n_groups=4).quantize(model, calib_dataloader)\n"
+            "print(qmodel.memory_footprint_bytes())"
+        ),
+        notes="No official code: the proximal index update is a reconstruction from the paper text.",
+    ),
+    Method(
+        slug="shrinkmatch",
+        paper_id="P56",
+        title="Shrinking Class Space for Enhanced Certainty in Semi-Supervised Learning",
+        arxiv="2308.06777",
+        official_code="LiheYoung/ShrinkMatch",
+        kind="training",
+        tags=("semi-supervised", "pseudo-labeling", "consistency-regularization"),
+        entry_points=(
+            "hf_methods.training.shrinkmatch:ShrinkMatchTrainer",
+            "hf_methods.training.shrinkmatch:shrink_loss",
+            "hf_methods.training.shrinkmatch:AuxHeadWrapper",
+        ),
+        recipe="recipes/shrinkmatch.py",
+        claim=(
+            "Shrinking the class space of uncertain samples lets ShrinkMatch learn from them and beat FixMatch-style "
+            "SSL (STL-10 with 40 labels 85.98 vs 70.85); on digits with 3 labels per class the check asserts the "
+            "shrink_loss properties exactly, no accuracy loss versus FixMatch, and ≥1.5x more unlabelled samples "
+            "receiving gradient."
+        ),
+        venue="ICCV 2023",
+        usage=(
+            "loss_s = shrink_loss(p_w.detach(), aux_logits_s, threshold=0.95)\n"
+            "model = AuxHeadWrapper(backbone, num_labels=10)"
+        ),
+    ),
+    Method(
+        slug="metrix",
+        paper_id="P57",
+        title="It Takes Two to Tango: Mixup for Deep Metric Learning",
+        arxiv="2106.04990",
+        official_code="billpsomas/Metrix_ICLR22",
+        kind="training",
+        tags=("metric-learning", "mixup", "data-augmentation"),
+        entry_points=(
+            "hf_methods.training.metrix:metrix_loss",
+            "hf_methods.training.metrix:MetrixTrainer",
+            "hf_methods.training.metrix:utilization",
+        ),
+        recipe="recipes/metrix.py",
+        claim=(
+            "Metrix (mixup of examples and pair targets for metric learning) improves R@1 over the base losses on "
+            "four retrieval benchmarks; on a zero-shot digits split the check asserts the λ=0/1 limits exactly and a "
+            "≥0.01 unseen R@1 gain with a lower utilization distance (margin uncertain)."
+        ),
+        venue="ICLR 2022",
+        usage="loss = contrastive_loss(emb, y) + metrix_loss(emb, y, level='embedding', alpha=2.0, weight=0.4)",
+        notes="Pair mining is re-implemented instead of depending on pytorch-metric-learning.",
+    ),
+    Method(
+        slug="mixturegrowth",
+        paper_id="P58",
+        title="MixtureGrowth: Growing Neural Networks by Recombining Learned Parameters",
+        arxiv="2311.04251",
+        official_code="chaudatascience/mixturegrowth",
+        kind="training",
+        tags=("network-growth", "parameter-templates", "efficiency"),
+        entry_points=(
+            "hf_methods.training.mixturegrowth:TemplateMixingConfig",
+            "hf_methods.training.mixturegrowth:TemplateMixingMLP",
+            "hf_methods.training.mixturegrowth:grow_mixture",
+            "hf_methods.training.mixturegrowth:GrowthCallback",
+        ),
+        recipe="recipes/mixturegrowth.py",
+        claim=(
+            "Growing a network by recombining trained parameter templates beats earlier growth methods by 2–2.5% "
+            "top-1 and matches a large net trained from scratch; on digits the check asserts MixtureGrowth is ≥0.1 "
+            "more accurate than random-init growth right after growing and no worse after fine-tuning."
+        ),
+        venue="WACV 2024",
+        usage=(
+            "small0 = TemplateMixingMLP(cfg_half, template_set=0)\n"
+            "small1 = TemplateMixingMLP(cfg_half, template_set=1)\n"
+            "big = grow_mixture(small0, small1, coefs='orthogonal')"
+        ),
+    ),
+    Method(
+        slug="grokking_tickets",
+        paper_id="P59",
+        title="Grokking Tickets: Lottery Tickets Accelerate Grokking",
+        arxiv="2310.19470",
+        official_code="gouki510/Grokking-Tickets",
+        kind="training",
+        tags=("grokking", "lottery-ticket", "pruning"),
+        entry_points=("hf_methods.training.grokking_tickets:GrokkingTicketsRecipe",),
+        recipe="recipes/grokking_tickets.py",
+        claim=(
+            "Magnitude-pruned lottery tickets taken after generalisation and rewound to initialisation grok much "
+            "faster than dense nets, while random masks do not; on the P48 quadratic-MLP modular-arithmetic setup the "
+            "check asserts the ticket reaches 95% test accuracy in ≤0.6x the dense steps and the random mask never "
+            "does so before the dense run."
+        ),
+        venue="TMLR",
+        usage=(
+            "report = GrokkingTicketsRecipe(model, dataset, keep=0.4, prune_at='generalized', rewind='init').run()\n"
+            "print(report.steps_to_threshold)"
+        ),
+        notes=(
+            "The official setting (lr 1e-3, p=67) does not grok within 6000 CPU steps, so the check uses the P48 "
+            "quadratic-MLP setup; later arXiv versions are retitled 'Bridging Lottery Ticket and Grokking'."
+        ),
+    ),
+    Method(
+        slug="p2c",
+        paper_id="P60",
+        title="Prefer to Classify: Improving Text Classifiers via Auxiliary Preference Learning",
+        arxiv="2306.04925",
+        official_code="minnesotanlp/p2c",
+        kind="training",
+        tags=("text-classification", "preference-learning", "multi-task"),
+        entry_points=(
+            "hf_methods.training.p2c:P2CForSequenceClassification",
+            "hf_methods.training.p2c:P2CTrainer",
+            "hf_methods.training.p2c:preference_from_votes",
+        ),
+        recipe="recipes/p2c.py",
+        claim=(
+            "Auxiliary preference heads trained on pairwise preferences (P2C) improve text classifiers over CE and "
+            "soft-label training; on a synthetic annotator task the check asserts P2C ≥ CE + 0.01 accuracy over five "
+            "seeds and a preference-head pair accuracy above 0.7."
+        ),
+        venue="ICML 2023",
+        usage=(
+            "model = P2CForSequenceClassification.from_pretrained_backbone(encoder, num_labels=2, n_pref_heads=3)\n"
+            "trainer = P2CTrainer(model=model, train_dataset=pair_ds, lambda_cons=1.0, lambda_div=0.1)"
+        ),
+        notes=(
+            "No annotated text task is available offline: the check uses simulated annotators; the GPT-3 preference "
+            "path is documented only."
+        ),
+    ),
+    Method(
+        slug="pointer_net",
+        paper_id="P61",
+        title="Pointer Networks",
+        arxiv="1506.03134",
+        official_code=None,
+        kind="models",
+        tags=("seq2seq", "attention", "combinatorial-optimization"),
+        entry_points=(
+            "hf_methods.models.pointer_net:PointerNetworkConfig",
+            "hf_methods.models.pointer_net:PointerNetworkModel",
+        ),
+        recipe="recipes/pointer_net.py",
+        claim=(
+            "Pointer Networks learn combinatorial outputs (sorting, convex hulls, small TSP) over a variable-size "
+            "output vocabulary and generalise beyond training lengths; the check asserts ≥0.8 exact sorting at n=10, "
+            "≥0.7 per-position accuracy at unseen n=12, ≥0.9 convex-hull area coverage and valid constrained beams."
+        ),
+        venue="NeurIPS 2015",
+        usage=(
+            "model = PointerNetworkModel(PointerNetworkConfig(input_dim=2, hidden_size=128))\n"
+            "tour = model.generate(points, num_beams=3, constraint='permutation')"
+        ),
+        notes="No official code (never released); decoding is a custom constrained beam search, not generate().",
+    ),
+    Method(
+        slug="harmonic_denoiser",
+        paper_id="P62",
+        title="Generalization in diffusion models arises from geometry-adaptive harmonic representations",
+        arxiv="2310.02557",
+        official_code="LabForComputationalVision/memorization_generalization_in_diffusion_models",
+        kind="analysis",
+        tags=("diffusion", "generalization", "memorization", "denoising"),
+        entry_points=(
+            "hf_methods.analysis.harmonic_denoiser:BiasFreeDenoiserConfig",
+            "hf_methods.analysis.harmonic_denoiser:BiasFreeDenoiser",
+            "hf_methods.analysis.harmonic_denoiser:denoiser_jacobian_eigs",
+            "hf_methods.analysis.harmonic_denoiser:generalization_gap",
+        ),
+        recipe="recipes/harmonic_denoiser.py",
+        claim=(
+            "Denoisers trained on large disjoint training sets learn the same score, through geometry-adaptive "
+            "harmonic bases, while small sets are memorised; the check asserts bias-free homogeneity and D(y)=J(y)y "
+            "exactly, and that sample similarity between disjoint-split models rises by ≥0.2 from N=10 (memorising) "
+            "to N=800."
+        ),
+        venue="ICLR 2024",
+        usage=(
+            "a, b = BiasFreeDenoiser(cfg), BiasFreeDenoiser(cfg)  # trained on disjoint splits\n"
+            "sim = generalization_gap(a, b, n_samples=16); lam, vecs = denoiser_jacobian_eigs(a, noisy_img)"
+        ),
+    ),
+    Method(
+        slug="mhim_mil",
+        paper_id="P63",
+        title=(
+            "Multiple Instance Learning Framework with Masked Hard Instance Mining for Whole Slide Image "
+            "Classification"
+        ),
+        arxiv="2307.15254",
+        official_code="DearCaat/MHIM-MIL",
+        kind="training",
+        tags=("multiple-instance-learning", "hard-mining", "pathology", "ema-teacher"),
+        entry_points=(
+            "hf_methods.training.mhim_mil:ABMILConfig",
+            "hf_methods.training.mhim_mil:ABMILForBagClassification",
+            "hf_methods.training.mhim_mil:MHIMTrainer",
+        ),
+        recipe="recipes/mhim_mil.py",
+        claim=(
+            "Masking an EMA teacher's most-attended instances forces an attention-MIL student to learn hard instances "
+            "(CAMELYON-16 AUC 0.958 for ABMIL); on synthetic digit bags whose test positives are all hard the check "
+            "asserts MHIM AUC ≥ a 40-epoch ABMIL baseline + 0.02 and exact masking and EMA properties."
+        ),
+        venue="ICCV 2023",
+        usage=(
+            "student = ABMILForBagClassification(ABMILConfig(input_dim=64, hidden=128, num_labels=2))\n"
+            "MHIMTrainer(model=student, teacher=pretrained_abmil, args=args, train_dataset=bags).train()"
+        ),
+        notes="Follows the ICCV version (branch v1), not the IJCV 2025 instance-merging extension on master.",
+    ),
+    Method(
+        slug="loki",
+        paper_id="P64",
+        title="Geometry-Aware Adaptation for Pretrained Models",
+        arxiv="2307.12226",
+        official_code="SprocketLab/loki",
+        kind="generation",
+        tags=("prediction-rule", "label-metric", "zero-shot"),
+        entry_points=(
+            "hf_methods.generation.loki:LokiPredictor",
+            "hf_methods.generation.loki:frechet_variance_scores",
+        ),
+        recipe="recipes/loki.py",
+        claim=(
+            "Replacing argmax by the Fréchet mean over a label metric lets a classifier predict unseen classes and "
+            "lowers the expected squared distance (up to 29.7% over SimCLR on ImageNet); on a 20-class line metric "
+            "trained on even classes only the check asserts ≥10% lower E[d²] and ≥0.2 accuracy on the unseen classes."
+        ),
+        venue="NeurIPS 2023",
+        usage=(
+            "loki = LokiPredictor(sq_dist=D2, observed=obs_ids)\n"
+            "y_hat = loki.predict(model(**batch).logits.softmax(-1))"
+        ),
+    ),
+)

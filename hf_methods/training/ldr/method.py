@@ -1,0 +1,42 @@
+"""The catalogue record of `ldr` (read by `hf-methods list|show`, the README and the model card)."""
+
+from hf_methods.record import Method
+
+METHOD = Method(
+    slug="ldr",
+    paper_id="P35",
+    title=(
+        "Label Distributionally Robust Losses for Multi-class Classification: Consistency, Robustness and Adaptivity"
+    ),
+    arxiv="2112.14869",
+    official_code="Optimization-AI/ICML2023_LDR",
+    kind="training",
+    tags=("loss", "label-noise", "dro"),
+    entry_points=(
+        "hf_methods.training.ldr:LDRKLLoss",
+        "hf_methods.training.ldr:ALDRKLLoss",
+        "hf_methods.training.ldr:LDRTrainer",
+    ),
+    recipe="recipes/ldr.py",
+    claim=(
+        "LDR-KL and the adaptive ALDR-KL losses are top-k consistent and robust to label noise; the CPU check "
+        "asserts the cross-entropy and max-margin limits and ALDR's λ bounds exactly, and that on digits with 60% "
+        "uniform label noise both beat cross-entropy by ≥5 points of clean test accuracy."
+    ),
+    venue="ICML 2023",
+    usage=(
+        "from hf_methods import ALDRKLLoss, LDRKLLoss, LDRTrainer\n"
+        "loss = LDRKLLoss(lambda_=10.0, margin=0.1)(logits, labels)\n"
+        "aldr = ALDRKLLoss(num_samples=len(train_set), lambda0=10.0, alpha=2.0)\n"
+        "loss = aldr(logits, labels, sample_idx)  # per-sample λ_i buffer, indexed by the dataset index\n"
+        "# with transformers.Trainer: a 'sample_idx' column and remove_unused_columns=False\n"
+        "trainer = LDRTrainer(model=model, args=training_args, train_dataset=train_set, loss=aldr)"
+    ),
+    notes=(
+        "LDR-KL normalises scores as softplus(f)/mean(softplus(f)) and ALDR-KL as f/(‖f‖₁/K), as the official code "
+        "does (normalize=False gives raw logits, where LDR-KL with c=0, λ=1 equals CE − log K). The claim run keeps "
+        "the official defaults (λ=10, c=0.1, α=2, lr 1e-3, steps at epochs 50/75) on a 64-256-256-10 tanh MLP; the "
+        "official code cross-validates λ over {0.1, 1, 10}, and its uniform noise may keep the true label while "
+        "ours always changes it."
+    ),
+)
