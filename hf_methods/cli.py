@@ -142,7 +142,9 @@ def cmd_demo(args) -> int:
     root = _zoo().repo_root()
     out = Path(args.output_dir)
     print(f"== hf-methods demo: recipes/ldr.py (ALDR-KL loss, digits with 60% uniform label noise) -> {out}")
-    code = subprocess.call([sys.executable, str(root / "recipes" / "ldr.py"), "--output_dir", str(out), *args.extra])
+    # the demo retrains from scratch every time (`--overwrite_output_dir`), so `make demo` can be run again and again
+    command = [sys.executable, str(root / "recipes" / "ldr.py"), "--output_dir", str(out), "--overwrite_output_dir"]
+    code = subprocess.call([*command, *args.extra])
     if code != 0:
         return code
     metrics = json.loads((out / "metrics.json").read_text())

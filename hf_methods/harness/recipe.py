@@ -63,10 +63,20 @@ class RecipeArguments:
     checkpoint_every: int = field(
         default=50, metadata={"help": "Save a resumable checkpoint every N steps (0: only at the end)."}
     )
-    checkpoints_total_limit: int = field(default=2, metadata={"help": "Keep at most this many checkpoints."})
+    checkpoints_total_limit: int = field(
+        default=2,
+        metadata={"help": "Keep at most this many of this run's checkpoints (older runs' are never deleted)."},
+    )
     resume_from_checkpoint: str | None = field(
         default=None,
         metadata={"help": "'latest' (the newest checkpoint in <output_dir>/checkpoints) or a checkpoint folder."},
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Train anew into a non-empty --output_dir (its files are replaced; checkpoints of earlier runs are "
+            "kept, new ones numbered after them). Without it, a non-empty folder is refused before training."
+        },
     )
     log_every: int = field(default=10, metadata={"help": "Log training metrics every N steps."})
     push_to_hub: bool = field(default=False, metadata={"help": "Upload the output folder to the Hub at the end."})
@@ -75,6 +85,10 @@ class RecipeArguments:
         metadata={"help": "Repository id 'namespace/name' to push to (needs HF_TOKEN or `hf auth login`)."},
     )
     hub_private: bool = field(default=False, metadata={"help": "Create the Hub repository as private."})
+    hub_token: str | None = field(
+        default=None,
+        metadata={"help": "Hub token with write access (default: HF_TOKEN or the one saved by `hf auth login`)."},
+    )
     config: str | None = field(
         default=None, metadata={"help": "YAML file of argument values; flags given on the command line win."}
     )
@@ -88,6 +102,26 @@ class RecipeArguments:
             raise ValueError(f"--checkpoints_total_limit must be >= 1, got {self.checkpoints_total_limit}")
         if self.push_to_hub and not self.hub_model_id:
             raise ValueError("--push_to_hub needs --hub_model_id namespace/name")
+        if self.resume_from_checkpoint and self.overwrite_output_dir:
+            raise ValueError("--resume_from_checkpoint and --overwrite_output_dir exclude each other: pick one")
+
+    def check_output_dir(self) -> None:
+        """Decides before training what a non-empty `--output_dir` means, as `transformers.Trainer` users expect.
+
+        Resume when `--resume_from_checkpoint` is given, train anew when `--overwrite_output_dir` is given, and
+        otherwise refuse a folder that already holds files, naming both flags.
+        """
+        folder = Path(self.output_dir)
+        if self.resume_from_checkpoint or self.overwrite_output_dir or not folder.exists():
+            return
+        if not folder.is_dir():
+            raise ValueError(f"--output_dir {folder} exists and is not a folder")
+        if any(folder.iterdir()):
+            raise ValueError(
+                f"--output_dir {folder} is not empty (an earlier run's output or checkpoints). Pass "
+                "--resume_from_checkpoint latest to continue that run, --overwrite_output_dir to train anew into it, "
+                "or choose another --output_dir."
+            )
 
 
 def parse_recipe_args(args_cls: type[RecipeArguments], argv: list[str] | None = None, *, slug: str):
@@ -109,6 +143,12 @@ def parse_recipe_args(args_cls: type[RecipeArguments], argv: list[str] | None = 
     if args.output_dir is None:
         args.output_dir = f"outputs/{slug}"
     args.validate()
+    args.check_output_dir()
+    if args.push_to_hub:
+        from hf_methods.hub.push import check_push_target
+
+        # before training: a bad repo id or token fails now, not after the run (the token is never printed)
+        args.hub_token = check_push_target(args.hub_model_id, token=args.hub_token)
     return args
 
 
@@ -166,6 +206,12 @@ def checkpoint_number(path: Path) -> int:
     return int(match.group(1)) if match else -1
 
 
+def _next_checkpoint_number(output_dir: str | Path) -> int:
+    folder = Path(output_dir) / "checkpoints"
+    numbers = [checkpoint_number(p) for p in folder.iterdir()] if folder.is_dir() else []
+    return max([-1, *numbers]) + 1
+
+
 def latest_checkpoint(output_dir: str | Path) -> Path | None:
     """The newest `checkpoint_<n>` folder under `<output_dir>/checkpoints` that holds a complete save, or None."""
     folder = Path(output_dir) / "checkpoints"
@@ -194,7 +240,7 @@ class RecipeRunner:
             project_dir=str(self.output_dir),
             logging_dir=str(self.output_dir / "logs"),
             automatic_checkpoint_naming=True,
-            total_limit=args.checkpoints_total_limit,
+            total_limit=None,  # pruned by the runner itself: only checkpoints this run wrote (see save_checkpoint)
         )
         tracker = _as_general_tracker()(slug, self.output_dir / "logs")
         self.accelerator = Accelerator(
@@ -205,7 +251,10 @@ class RecipeRunner:
             **accelerator_kwargs,
         )
         set_seed(args.seed)
-        self.accelerator.init_trackers(slug, config={k: v for k, v in asdict(args).items() if _is_scalar(v)})
+        # New checkpoints are numbered after every existing one, so an earlier run's checkpoints are never overwritten.
+        self.accelerator.project_configuration.iteration = _next_checkpoint_number(self.output_dir)
+        self._written: list[Path] = []
+        self.accelerator.init_trackers(slug, config=_loggable_args(args))
         self.start_time = time.perf_counter()
         self.step = 0
         self._bar = None
@@ -244,23 +293,13 @@ class RecipeRunner:
             return 0
         if not (path / RECIPE_STATE).exists():
             raise FileNotFoundError(f"--resume_from_checkpoint {spec}: {path} is not a complete recipe checkpoint")
-        self._drop_checkpoints_after(path)
         self.accelerator.load_state(str(path))
-        # load_state restores model, optimizer, RNG and registered objects, but not the checkpoint counter.
-        self.accelerator.project_configuration.iteration = checkpoint_number(path) + 1
+        # load_state restores model, optimizer, RNG and registered objects, but not the checkpoint counter: continue
+        # after every existing checkpoint (newer ones, e.g. a save cut short by a kill, are left alone).
+        self.accelerator.project_configuration.iteration = _next_checkpoint_number(self.output_dir)
         self.step = json.loads((path / RECIPE_STATE).read_text())["step"]
         self.print(f"[{self.slug}] resumed from {path} at step {self.step}")
         return self.step
-
-    def _drop_checkpoints_after(self, path: Path) -> None:
-        """Removes checkpoint folders newer than `path` (a save cut short by a kill), so numbering continues cleanly."""
-        import shutil
-
-        if not self.is_main_process:
-            return
-        for other in (self.output_dir / "checkpoints").glob("checkpoint_*"):
-            if checkpoint_number(other) > checkpoint_number(path):
-                shutil.rmtree(other, ignore_errors=True)
 
     def save_checkpoint(self, step: int) -> Path:
         """Saves a resumable checkpoint after `step` (so resuming continues at `step + 1`)."""
@@ -268,8 +307,17 @@ class RecipeRunner:
         path = Path(self.accelerator.save_state())
         if self.is_main_process:
             (path / RECIPE_STATE).write_text(json.dumps({"step": step + 1}))
+            self._written.append(path)
+            self._prune_own_checkpoints()
         self.accelerator.wait_for_everyone()
         return path
+
+    def _prune_own_checkpoints(self) -> None:
+        """Keeps the newest `--checkpoints_total_limit` checkpoints of this run; never touches any other."""
+        import shutil
+
+        while len(self._written) > self.args.checkpoints_total_limit:
+            shutil.rmtree(self._written.pop(0), ignore_errors=True)
 
     def maybe_checkpoint(self, step: int) -> Path | None:
         every = self.args.checkpoint_every
@@ -359,7 +407,7 @@ class RecipeRunner:
                 "metrics": metrics,
                 "train": self._last_logged,
                 "runtime_s": round(runtime, 2),
-                "args": {k: v for k, v in asdict(self.args).items() if _is_scalar(v)},
+                "args": _loggable_args(self.args),
             }
             (self.output_dir / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
             command = "accelerate launch " + shlex.join(["recipes/" + f"{self.slug}.py", *_explicit_flags(self.args)])
@@ -378,7 +426,9 @@ class RecipeRunner:
             if acc.is_main_process:
                 from hf_methods.hub.push import push_folder
 
-                url = push_folder(self.output_dir, self.args.hub_model_id, private=self.args.hub_private)
+                url = push_folder(
+                    self.output_dir, self.args.hub_model_id, token=self.args.hub_token, private=self.args.hub_private
+                )
                 self.print(f"[{self.slug}] pushed to {url}")
             acc.wait_for_everyone()
         acc.end_training()
@@ -387,6 +437,11 @@ class RecipeRunner:
             self.print(f"[{self.slug}] done in {time.perf_counter() - self.start_time:.1f} s: {shown}")
             self.print(f"[{self.slug}] Hub-ready folder: {self.output_dir.resolve()}")
         return self.output_dir
+
+
+def _loggable_args(args: RecipeArguments) -> dict[str, Any]:
+    """The arguments as logged to trackers and `metrics.json`: scalars only, never the Hub token."""
+    return {k: v for k, v in asdict(args).items() if _is_scalar(v) and k != "hub_token"}
 
 
 def _is_scalar(value) -> bool:
@@ -398,7 +453,16 @@ def _explicit_flags(args: RecipeArguments) -> list[str]:
     defaults = type(args)()
     flags = []
     for key, value in asdict(args).items():
-        if key in ("output_dir", "config", "resume_from_checkpoint", "push_to_hub", "hub_model_id", "hub_private"):
+        if key in (
+            "hub_token",
+            "output_dir",
+            "config",
+            "resume_from_checkpoint",
+            "overwrite_output_dir",
+            "push_to_hub",
+            "hub_model_id",
+            "hub_private",
+        ):
             continue
         if value != getattr(defaults, key) and _is_scalar(value):
             if isinstance(value, float) and math.isfinite(value):

@@ -21,7 +21,10 @@ logger = logging.getLogger(__name__)
 #: Training state that a recipe keeps next to the Hub-ready files but that does not belong on the Hub.
 DEFAULT_IGNORE_PATTERNS: tuple[str, ...] = ("checkpoints/*", "checkpoints/**", "logs/*", "logs/**")
 
-_TOKEN_HELP = "set the HF_TOKEN environment variable, run `hf auth login`, or pass `--token`"
+_TOKEN_HELP = (
+    "set the HF_TOKEN environment variable, run `hf auth login`, or pass a token (`--hub_token` to a recipe, "
+    "`--token` to `hf-methods push`)"
+)
 
 
 def push_folder(
@@ -90,6 +93,38 @@ def push_folder(
 
     logger.info("Pushed %s to %s", folder, info.commit_url)
     return info.commit_url
+
+
+def check_push_target(repo_id: str, *, token: str | None = None) -> str:
+    """Checks, before any training, that a later `push_folder(..., repo_id)` can succeed; returns the token to use.
+
+    The repo id must be well formed, a token must be available, and the Hub must accept the token (one `whoami`
+    request). Recipes call this when `--push_to_hub` is set, so a bad token or repo id fails in seconds, not after
+    the run.
+
+    Raises:
+        ValueError: `repo_id` is malformed or no token is available.
+        RuntimeError: the Hub rejected the token, could not be reached, or offline mode is on.
+    """
+    _check_repo_id(repo_id)
+    token = _resolve_token(token)
+
+    import httpx2
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    api = HfApi(token=token)
+    try:
+        api.whoami()
+    except HfHubHTTPError as err:
+        raise RuntimeError(_scrub(_describe_http_error(err, repo_id, api.endpoint), token)) from None
+    except OfflineModeIsEnabled as err:
+        raise RuntimeError(
+            "--push_to_hub needs the Hub, but HF_HUB_OFFLINE is set: unset it (or set it to 0), or drop --push_to_hub."
+        ) from err
+    except httpx2.TransportError as err:
+        raise RuntimeError(_scrub(f"Could not reach the Hub at {api.endpoint}: {err}", token)) from None
+    return token
 
 
 def _check_folder(folder: str | Path, ignore_patterns: Sequence[str]) -> Path:

@@ -86,6 +86,7 @@ def test_killed_run_resumes_to_identical_weights(repo_root, tmp_path):
     checkpoint = latest_checkpoint(killed)
     step = json.loads((checkpoint / "recipe_state.json").read_text())["step"]
     assert 0 < step < 1500
+    before = {p.name for p in (killed / "checkpoints").iterdir()}
 
     out = subprocess.run(
         _recipe(repo_root, *common, "--output_dir", killed, "--resume_from_checkpoint", "latest"),
@@ -99,9 +100,11 @@ def test_killed_run_resumes_to_identical_weights(repo_root, tmp_path):
     assert a.keys() == b.keys()
     for name in a:
         assert torch.equal(a[name], b[name]), f"{name} differs after resume"
-    # the checkpoint counter continued instead of overwriting older checkpoints
-    numbers = sorted(int(p.name.split("_")[1]) for p in (killed / "checkpoints").iterdir())
-    assert numbers == sorted(int(p.name.split("_")[1]) for p in (full / "checkpoints").iterdir())
+    # the resumed run numbered its checkpoints after the killed run's and deleted none of them
+    after = {p.name for p in (killed / "checkpoints").iterdir()}
+    assert before <= after, f"checkpoints of the killed run were deleted: {sorted(before - after)}"
+    number = lambda name: int(name.split("_")[1])  # noqa: E731
+    assert min(map(number, after - before)) > max(map(number, before))
 
 
 @pytest.mark.slow
@@ -130,3 +133,36 @@ def test_torchrun_two_processes(repo_root, tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "2 process(es)" in out.stdout
     assert (tmp_path / "ddp" / "model.safetensors").exists() and (tmp_path / "ddp" / "README.md").exists()
+
+
+def test_non_empty_output_dir_is_refused_before_training(tmp_path):
+    (tmp_path / "model.safetensors").write_text("an earlier run")
+    with pytest.raises(ValueError, match="--resume_from_checkpoint.*--overwrite_output_dir"):
+        parse_recipe_args(ToyArgs, ["--output_dir", str(tmp_path)], slug="toy")
+    parse_recipe_args(ToyArgs, ["--output_dir", str(tmp_path), "--overwrite_output_dir"], slug="toy")
+    parse_recipe_args(ToyArgs, ["--output_dir", str(tmp_path), "--resume_from_checkpoint", "latest"], slug="toy")
+    with pytest.raises(ValueError, match="exclude each other"):
+        parse_recipe_args(
+            ToyArgs,
+            ["--output_dir", str(tmp_path), "--overwrite_output_dir", "--resume_from_checkpoint", "latest"],
+            slug="toy",
+        )
+
+
+def test_second_run_into_the_same_folder(repo_root, tmp_path):
+    """Run twice: the second is refused before training unless told to overwrite; no earlier checkpoint is lost."""
+    out = tmp_path / "run"
+    common = ["--max_steps", 6, "--checkpoint_every", 2, "--checkpoints_total_limit", 2, "--output_dir", out]
+    subprocess.run(_recipe(repo_root, *common), check=True, capture_output=True, timeout=600)
+    first = {p.name for p in (out / "checkpoints").iterdir()}
+    assert first == {"checkpoint_1", "checkpoint_2"}  # checkpoint_0 pruned: it was this run's own
+
+    refused = subprocess.run(_recipe(repo_root, *common), capture_output=True, text=True, timeout=600)
+    assert refused.returncode != 0 and "--overwrite_output_dir" in refused.stderr
+    assert "ldr:" not in refused.stderr  # refused before the progress bar of a training loop appeared
+    assert {p.name for p in (out / "checkpoints").iterdir()} == first
+
+    subprocess.run(_recipe(repo_root, *common, "--overwrite_output_dir"), check=True, capture_output=True, timeout=600)
+    second = {p.name for p in (out / "checkpoints").iterdir()}
+    assert second == first | {"checkpoint_4", "checkpoint_5"}
+    assert (out / "model.safetensors").exists()

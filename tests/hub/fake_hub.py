@@ -145,6 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qs(url.query)
         method = "HEAD" if head else self.command
 
+        if method == "GET" and parts == ["api", "whoami-v2"]:
+            return self._json(200, {"type": "user", "name": self.server.user, "auth": {"type": "access_token"}})
         if method == "POST" and parts == ["api", "repos", "create"]:
             return self._create_repo()
         if method == "POST" and parts == ["api", "validate-yaml"]:

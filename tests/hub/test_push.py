@@ -245,3 +245,45 @@ def test_http_errors_are_readable_and_never_echo_the_token(tmp_path, monkeypatch
     with pytest.raises(RuntimeError, match=expected) as info:
         push_folder(tmp_path, REPO_ID, token=SECRET)
     assert SECRET not in "".join(traceback.format_exception(info.value))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# A recipe's --push_to_hub: checked before training, pushed after
+
+
+def run_recipe(out: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "recipes/ldr.py", "--max_steps", "3", "--output_dir", str(out), "--push_to_hub", *extra]
+    return subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_recipe_push_checks_token_before_training(tmp_path):
+    with FakeHub(token="hf_the_only_valid_token") as hub:
+        proc = run_recipe(
+            tmp_path / "out", hub_env(hub, tmp_path / "hf_home", token=SECRET), "--hub_model_id", REPO_ID
+        )
+        message = output_of(proc)
+        assert proc.returncode != 0 and "Authentication failed (401)" in message and "--hub_token" in message
+        assert SECRET not in message
+        assert not (tmp_path / "out").exists(), "the recipe trained although the push could not succeed"
+        assert hub.repo_ids == []
+
+
+def test_recipe_push_checks_repo_id_before_any_request(tmp_path):
+    with FakeHub(token=SECRET) as hub:
+        env = hub_env(hub, tmp_path / "hf_home")
+        proc = run_recipe(tmp_path / "out", env, "--hub_model_id", "not a/valid//id")
+        assert proc.returncode != 0 and "Invalid repo id" in output_of(proc)
+        assert hub.requests == [] and not (tmp_path / "out").exists()
+
+
+def test_recipe_pushes_with_hub_token_flag_and_never_logs_it(tmp_path):
+    with FakeHub(token=SECRET) as hub:
+        env = hub_env(hub, tmp_path / "hf_home", token=None)
+        out = tmp_path / "out"
+        proc = run_recipe(out, env, "--hub_model_id", REPO_ID, "--hub_token", SECRET)
+        assert proc.returncode == 0, output_of(proc)[-3000:]
+        assert "model.safetensors" in hub.files(REPO_ID) and "README.md" in hub.files(REPO_ID)
+        assert SECRET not in output_of(proc)
+        for path in out.rglob("*"):
+            if path.is_file() and path.suffix in (".json", ".jsonl", ".md", ".yaml", ".txt"):
+                assert SECRET not in path.read_text(errors="ignore"), f"the token was written to {path}"
