@@ -79,6 +79,21 @@ class RecipeArguments:
         },
     )
     log_every: int = field(default=10, metadata={"help": "Log training metrics every N steps."})
+    report_to: str = field(
+        default="jsonl",
+        metadata={
+            "help": "Comma-separated accelerate trackers to log to, besides <output_dir>/logs/<slug>.jsonl which is "
+            "always written: 'jsonl' (only that), 'tensorboard', 'wandb', 'mlflow', ... (each must be installed), "
+            "or 'all' (every installed tracker)."
+        },
+    )
+    cpu_threads: int = field(
+        default=0,
+        metadata={
+            "help": "torch intra-op threads per process on CPU (0: torch's default). Small models on a busy machine "
+            "often run fastest with 1."
+        },
+    )
     push_to_hub: bool = field(default=False, metadata={"help": "Upload the output folder to the Hub at the end."})
     hub_model_id: str | None = field(
         default=None,
@@ -98,6 +113,9 @@ class RecipeArguments:
         for name in ("max_steps", "checkpoint_every", "log_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be >= 0, got {getattr(self, name)}")
+        if self.cpu_threads < 0:
+            raise ValueError(f"--cpu_threads must be >= 0, got {self.cpu_threads}")
+        trackers(self.report_to)  # raises naming --report_to
         if self.checkpoints_total_limit < 1:
             raise ValueError(f"--checkpoints_total_limit must be >= 1, got {self.checkpoints_total_limit}")
         if self.push_to_hub and not self.hub_model_id:
@@ -201,6 +219,33 @@ def _as_general_tracker():
     return _Jsonl
 
 
+def trackers(report_to: str) -> list[str]:
+    """The accelerate tracker names of `--report_to` besides the JSONL log (checked: known and installed)."""
+    from accelerate.tracking import LOGGER_TYPE_TO_CLASS
+
+    names = [name.strip().lower() for name in report_to.split(",") if name.strip()]
+    if names == ["all"]:
+        return [name for name, cls in LOGGER_TYPE_TO_CLASS.items() if _tracker_available(name)]
+    chosen = []
+    for name in names:
+        if name in ("jsonl", "none"):
+            continue
+        if name not in LOGGER_TYPE_TO_CLASS:
+            known = ", ".join(["jsonl", "all", *LOGGER_TYPE_TO_CLASS])
+            raise ValueError(f"--report_to {report_to!r}: unknown tracker {name!r}; known: {known}")
+        if not _tracker_available(name):
+            raise ValueError(f"--report_to {report_to!r}: {name!r} is not installed (pip install {name})")
+        chosen.append(name)
+    return chosen
+
+
+def _tracker_available(name: str) -> bool:
+    import accelerate.utils as utils
+
+    check = getattr(utils, f"is_{name}_available", None)
+    return bool(check and check())
+
+
 def checkpoint_number(path: Path) -> int:
     match = re.fullmatch(r"checkpoint_(\d+)", path.name)
     return int(match.group(1)) if match else -1
@@ -236,6 +281,10 @@ class RecipeRunner:
 
         self.args, self.slug = args, slug
         self.output_dir = Path(args.output_dir)
+        if args.cpu_threads > 0:
+            import torch
+
+            torch.set_num_threads(args.cpu_threads)
         project = ProjectConfiguration(
             project_dir=str(self.output_dir),
             logging_dir=str(self.output_dir / "logs"),
@@ -245,7 +294,7 @@ class RecipeRunner:
         tracker = _as_general_tracker()(slug, self.output_dir / "logs")
         self.accelerator = Accelerator(
             project_config=project,
-            log_with=[tracker],
+            log_with=[tracker, *trackers(args.report_to)],
             # A seeded sampler shuffles each epoch from (seed, epoch) alone, so a resumed run sees the same batches.
             dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=args.seed),
             **accelerator_kwargs,

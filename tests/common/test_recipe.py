@@ -166,3 +166,20 @@ def test_second_run_into_the_same_folder(repo_root, tmp_path):
     second = {p.name for p in (out / "checkpoints").iterdir()}
     assert second == first | {"checkpoint_4", "checkpoint_5"}
     assert (out / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["--report_to", "nonsense"], "unknown tracker 'nonsense'"),
+        (["--cpu_threads", "-1"], "cpu_threads"),
+    ],
+)
+def test_shared_flags_are_checked(argv, match):
+    with pytest.raises(ValueError, match=match):
+        parse_recipe_args(ToyArgs, argv, slug="toy")
+
+
+def test_shared_flags_parse():
+    args = parse_recipe_args(ToyArgs, ["--report_to", "jsonl", "--cpu_threads", "1", "--hub_token", "x"], slug="toy")
+    assert (args.report_to, args.cpu_threads, args.hub_token) == ("jsonl", 1, "x")
