@@ -9,7 +9,8 @@ all come from the records.
 The status of a method is derived from the repository every time it is read, never typed by hand:
 
 - ``"planned"``: the record waits in `hf_methods/planned.py`, or the method's test file
-  ``tests/<kind>/test_<slug>.py`` or one of its entry-point modules does not exist yet;
+  ``tests/<kind>/test_<slug>.py`` or one of its entry-point modules does not exist yet (in an installed package,
+  which has no tests, a method with its room and modules counts as implemented);
 - ``"implemented"``: the method has its room, its entry-point modules and its test file;
 - ``"claim held"`` / ``"claim not held"``: implemented, and ``benchmarks/results/<slug>.json`` records
   ``"outcome": "held"`` or ``"outcome": "did not hold"``.
@@ -129,7 +130,11 @@ def has_room(method: Method | str) -> bool:
 def status(method: Method | str) -> str:
     """`"planned"`, `"implemented"`, `"claim held"` or `"claim not held"`, derived from the repository."""
     method = get_method(method)
-    if not has_room(method) or not _test_file(method).is_file() or not _entry_modules_exist(method):
+    if not has_room(method) or not _entry_modules_exist(method):
+        return "planned"
+    if not (repo_root() / "tests").is_dir():  # an installed package: no tests or results to read, the room decides
+        return "implemented"
+    if not _test_file(method).is_file():
         return "planned"
     result = method_result(method)
     if result is None:
