@@ -44,8 +44,13 @@ assets: $(ASSETS_STAMP)
 demo: install
 	$(PY) -m hf_methods.cli demo
 
+# the default suite: every test but those marked `slow` (real SmolLM2 runs, long training), its 15 slowest listed
 test: install
-	$(PY) -m pytest -q -p no:cacheprovider --timeout 600 tests
+	$(PY) -m pytest -q -p no:cacheprovider --timeout 600 -m "not slow" --durations=15 tests
+
+# everything, slow tests included
+test-all: install
+	$(PY) -m pytest -q -p no:cacheprovider --timeout 1200 --durations=30 tests
 
 claims: install
 	@for f in benchmarks/claims/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done

@@ -29,8 +29,10 @@ from collections.abc import Mapping
 #: transformers' Auto modules; the registration runs right after each has finished importing.
 CONFIG_MODULE = "transformers.models.auto.configuration_auto"
 MODELING_MODULE = "transformers.models.auto.modeling_auto"
+#: transformers' modeling code; the methods' `on_transformers_import` hooks run right after it has imported.
+MODELING_UTILS_MODULE = "transformers.modeling_utils"
 
-_state = {"configs": False, "models": False}
+_state = {"configs": False, "models": False, "hooks": False}
 _lock = threading.RLock()
 
 
@@ -126,6 +128,21 @@ def register_auto_models() -> None:
             register_model_lazily(_resolve(classes["AutoConfig"]), models)
 
 
+def run_transformers_import_hooks() -> None:
+    """Calls every landed method's `on_transformers_import` functions (once per process).
+
+    They register what a saved checkpoint needs beyond its classes, e.g. an attention implementation, so that
+    `import hf_methods` alone makes every hf-methods checkpoint load.
+    """
+    with _lock:
+        if _state["hooks"]:
+            return
+        _state["hooks"] = True
+        zoo = importlib.import_module("hf_methods.zoo")
+        for hook in zoo.transformers_import_hooks():
+            _resolve(hook)()
+
+
 class _RegisterAfterImport(importlib.abc.MetaPathFinder):
     """Runs a callback right after a module finishes importing (a one-shot post-import hook per module)."""
 
@@ -170,7 +187,11 @@ def register_when_transformers_loads() -> None:
     else right after each is (so `import hf_methods` itself imports neither transformers nor torch)."""
     with _lock:
         pending = {}
-        for module, callback in ((CONFIG_MODULE, register_auto_configs), (MODELING_MODULE, register_auto_models)):
+        for module, callback in (
+            (CONFIG_MODULE, register_auto_configs),
+            (MODELING_MODULE, register_auto_models),
+            (MODELING_UTILS_MODULE, run_transformers_import_hooks),
+        ):
             if module in sys.modules:
                 callback()
             else:

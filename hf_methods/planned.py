@@ -312,7 +312,7 @@ PLANNED = (
             "trainer.train(); sub = supernet.extract_subnet()"
         ),
         notes=(
-            "The paper's final version links automl/TangleNAS; the brief reviewed the public copy "
+            "The paper's final version links automl/TangleNAS; the public copy read while planning this method is "
             "hoanglocla9/TangleNAS (possibly a fork)."
         ),
     ),
@@ -1143,8 +1143,9 @@ PLANNED = (
             "out = model(pixel_values, epoch=e, total_epochs=T)  # out.loss = reconstruction + rank loss"
         ),
         notes=(
-            "The title and abstract are the journal extension (image and video), while the brief's numbers come from "
-            "the CVPR 2023 conference paper 'Hard Patches Mining for Masked Image Modeling' (arXiv 2304.05919)."
+            "The title and abstract are the journal extension (image and video), while the numbers the planned check "
+            "refers to come from the CVPR 2023 conference paper 'Hard Patches Mining for Masked Image Modeling' "
+            "(arXiv 2304.05919)."
         ),
     ),
     Method(

@@ -61,6 +61,9 @@ class Method:
             `{"AutoConfig": "...configuration_x:XConfig", "AutoModel": "...modeling_x:XModel"}`. The config class is
             registered under the `model_type` `"hfm-<slug>"`; model classes are registered by name and imported on
             first use. Needs an `"AutoConfig"` entry whenever it is not empty.
+        on_transformers_import (`tuple[str, ...]`, *optional*): `"module:function"` callables run once transformers'
+            modeling code (`transformers.modeling_utils`) is imported, so that `import hf_methods` alone makes saved
+            checkpoints load, e.g. a function registering an attention implementation with `AttentionInterface`.
         venue (`str`, *optional*): Publication venue, e.g. `"ICML 2023"`, when known.
         usage (`str`, *optional*): A short snippet showing the public API; it is run by the tests and shown in the
             README and the model card.
@@ -78,6 +81,7 @@ class Method:
     recipe: str | None
     claim: str
     auto_classes: Mapping[str, str] = field(default_factory=dict)
+    on_transformers_import: tuple[str, ...] = ()
     venue: str = ""
     usage: str = ""
     notes: str = ""
@@ -116,7 +120,14 @@ class Method:
                     f"`auto_classes` of {self.slug!r} maps 'AutoX' names to '{prefix}.<module>:Class', got "
                     f"{auto_name!r}: {target!r}."
                 )
+        for hook in self.on_transformers_import:
+            module, _, name = hook.partition(":")
+            if not module.startswith(prefix + ".") or not name.isidentifier():
+                raise ValueError(
+                    f"`on_transformers_import` of {self.slug!r} lists '{prefix}.<module>:function', got {hook!r}."
+                )
         object.__setattr__(self, "auto_classes", MappingProxyType(auto))
+        object.__setattr__(self, "on_transformers_import", tuple(self.on_transformers_import))
         object.__setattr__(self, "tags", tuple(self.tags))
         object.__setattr__(self, "entry_points", tuple(self.entry_points))
 
@@ -151,7 +162,7 @@ class Method:
     # ---- derived from the repository (the catalogue computes them; see `hf_methods.zoo`) ----
     @property
     def status(self) -> str:
-        """`"planned"`, `"implemented"`, `"claim held"` or `"claim not held"` (see `hf_methods.zoo.status`)."""
+        """`"planned"`, `"implemented"`, `"claim running"`, `"claim held"` or `"claim not held"` (see `hf_methods.zoo`)."""
         from hf_methods.zoo import status
 
         return status(self)

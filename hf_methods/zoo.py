@@ -12,6 +12,8 @@ The status of a method is derived from the repository every time it is read, nev
   ``tests/<kind>/test_<slug>.py`` or one of its entry-point modules does not exist yet (in an installed package,
   which has no tests, a method with its room and modules counts as implemented);
 - ``"implemented"``: the method has its room, its entry-point modules and its test file;
+- ``"claim running"``: implemented, and ``benchmarks/results/<slug>.json`` records a claim run that has written its
+  settings but not finished (its earlier outcome is in the file's history);
 - ``"claim held"`` / ``"claim not held"``: implemented, and ``benchmarks/results/<slug>.json`` records
   ``"outcome": "held"`` or ``"outcome": "did not hold"``.
 
@@ -46,6 +48,7 @@ __all__ = [
     "Method",
     "auto_classes",
     "entry_points_import",
+    "transformers_import_hooks",
     "get_method",
     "list_methods",
     "public_names",
@@ -53,7 +56,7 @@ __all__ = [
     "repo_root",
 ]
 
-STATUSES = ("planned", "implemented", "claim held", "claim not held")
+STATUSES = ("planned", "implemented", "claim running", "claim held", "claim not held")
 _OUTCOME_TO_STATUS = {"held": "claim held", "did not hold": "claim not held"}
 
 
@@ -139,6 +142,8 @@ def status(method: Method | str) -> str:
     result = method_result(method)
     if result is None:
         return "implemented"
+    if result.get("status") == "running":
+        return "claim running"
     return _OUTCOME_TO_STATUS.get(result.get("outcome"), "implemented")
 
 
@@ -234,6 +239,11 @@ def public_names() -> dict[str, str]:
 def auto_classes() -> dict[str, dict[str, str]]:
     """`{model_type: {"AutoConfig": "module:Class", "AutoModel...": "module:Class"}}` of every landed method."""
     return {method.model_type: dict(method.auto_classes) for method in landed_methods() if method.auto_classes}
+
+
+def transformers_import_hooks() -> list[str]:
+    """`"module:function"` of every landed method's `on_transformers_import`, in paper order."""
+    return [hook for method in landed_methods() for hook in method.on_transformers_import]
 
 
 def entry_points_import(method: Method | str) -> bool:

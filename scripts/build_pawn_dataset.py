@@ -10,6 +10,13 @@ Decoding settings rotate over the openings (`DECODING`), generation runs in left
 Run once (about 10 minutes on one busy CPU core) and commit the JSONL and `DATASHEET.md`:
 
     python scripts/build_pawn_dataset.py --per_domain 40
+
+The larger set of the real-text claim (`benchmarks/claims/pawn.py --real`): 200 openings per domain, so 200 human and
+200 machine documents per domain (50 per decoding setting; the claim holds one setting out as the unseen generator),
+written to `data/pawn/detection-large.jsonl`. Expected runtime: about five times the small set, roughly 50 minutes
+on one CPU core (generation dominates; a domain with fewer usable paragraphs stops early and says so):
+
+    python scripts/build_pawn_dataset.py --large
 """
 
 from __future__ import annotations
@@ -65,7 +72,19 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared CPU).")
     parser.add_argument("--output_dir", default="data/pawn")
+    parser.add_argument("--output_name", default="detection.jsonl", help="File name of the JSONL in --output_dir.")
+    parser.add_argument(
+        "--large",
+        action="store_true",
+        help="The real-text claim's set: --per_domain 200 --output_name detection-large.jsonl (flags given win).",
+    )
     args = parser.parse_args(argv)
+    if args.large:
+        given = set(argv if argv is not None else __import__("sys").argv[1:])
+        if "--per_domain" not in given:
+            args.per_domain = 200
+        if "--output_name" not in given:
+            args.output_name = "detection-large.jsonl"
 
     import torch
     from transformers import set_seed
@@ -82,6 +101,8 @@ def main(argv=None) -> None:
         chosen = select_paragraphs(
             tokenizer, domain, args.per_domain, args.opening_tokens + args.new_tokens, args.seed + d_index
         )
+        if len(chosen) < args.per_domain:
+            print(f"{domain}: only {len(chosen)} usable paragraphs of the {args.per_domain} asked for", flush=True)
         jobs = [(i, names[i % len(names)]) for i in range(len(chosen))]
         for name in names:  # one batch family per decoding setting
             idx = [i for i, n in jobs if n == name]
@@ -130,7 +151,7 @@ def main(argv=None) -> None:
     records.sort(key=lambda r: r["id"])
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / "detection.jsonl", "w") as f:
+    with open(out / args.output_name, "w") as f:
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     meta = {
@@ -142,8 +163,13 @@ def main(argv=None) -> None:
         "torch": torch.__version__,
         "transformers": __import__("transformers").__version__,
     }
-    (out / "build_info.json").write_text(json.dumps(meta, indent=2) + "\n")
-    print(f"wrote {len(records)} records to {out / 'detection.jsonl'} in {time.time() - t0:.0f}s")
+    info = (
+        "build_info.json"
+        if args.output_name == "detection.jsonl"
+        else f"{Path(args.output_name).stem}-build_info.json"
+    )
+    (out / info).write_text(json.dumps(meta, indent=2) + "\n")
+    print(f"wrote {len(records)} records to {out / args.output_name} in {time.time() - t0:.0f}s")
 
 
 if __name__ == "__main__":

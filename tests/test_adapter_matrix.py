@@ -1,4 +1,4 @@
-"""Every adapter of hf-methods (tests/cases.py ADAPTER_CASES) gets the same checks (DESIGN.md §5)."""
+"""Every adapter of hf-methods (tests/cases.py ADAPTER_CASES) gets the same checks."""
 
 import pytest
 import torch

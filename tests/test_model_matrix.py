@@ -1,4 +1,4 @@
-"""Every transformers architecture of hf-methods (tests/cases.py MODEL_CASES) gets the same checks (DESIGN.md §5)."""
+"""Every transformers architecture of hf-methods (tests/cases.py MODEL_CASES) gets the same checks."""
 
 import json
 import os
@@ -26,13 +26,9 @@ def build(case, model_path):
 def output(model, inputs, key):
     with torch.no_grad():
         out = model(**{k: v for k, v in inputs.items() if k != "labels" or key == "loss"})
-    return getattr(out, key) if key != "logits" or hasattr(out, "logits") else out.last_hidden_state
-
-
-def main_output_key(case, model_path):
-    # base models (AutoModel) return hidden states; heads return case.output_key
-    model_cls = resolve(model_path)
-    return "last_hidden_state" if model_cls.__name__.endswith("MLPModel") else case.output_key
+    value = getattr(out, key, None)
+    assert value is not None, f"{type(model).__name__} has no output {key!r}: set the case's output_key(s)"
+    return value
 
 
 def test_catalogue_has_cases():
@@ -46,7 +42,7 @@ def test_catalogue_has_cases():
 def test_save_load_bit_exact(case, model_path, tmp_path):
     model, config = build(case, model_path)
     inputs = case.make_inputs(config)
-    key = main_output_key(case, model_path)
+    key = case.key_of(model_path)
     model.save_pretrained(tmp_path)
     reloaded = type(model).from_pretrained(tmp_path).eval()
     for (n1, t1), (n2, t2) in zip(model.state_dict().items(), reloaded.state_dict().items()):
@@ -69,7 +65,7 @@ def test_auto_class_resolution(case, model_path, tmp_path):
 
 REMOTE_SCRIPT = textwrap.dedent(
     """
-    import sys, json, torch
+    import sys, json, traceback, torch
     torch.set_num_threads(1)  # as in the test process (tests/conftest.py), so float reductions run in the same order
     class BlockHfMethods:  # hf-methods is not installed on this "machine"
         def find_spec(self, name, path=None, target=None):
@@ -82,45 +78,73 @@ REMOTE_SCRIPT = textwrap.dedent(
     except ImportError:
         pass
     import transformers
-    folder, auto_name, key = sys.argv[1:4]
-    auto_cls = getattr(transformers, auto_name)
-    try:
-        auto_cls.from_pretrained(folder)
-        raise SystemExit("loaded remote code without trust_remote_code")
-    except ValueError as err:
-        assert "trust_remote_code" in str(err), err
-    model = auto_cls.from_pretrained(folder, trust_remote_code=True).eval()
-    assert not type(model).__module__.startswith("hf_methods"), type(model).__module__
-    inputs = torch.load(folder + "/inputs.pt")
-    with torch.no_grad():
-        out = getattr(model(**inputs), key)
-    torch.save(out, folder + "/remote_out.pt")
-    print(type(model).__module__)
+
+    def load(folder, auto_name, key):
+        auto_cls = getattr(transformers, auto_name)
+        try:
+            auto_cls.from_pretrained(folder)
+            raise AssertionError("loaded remote code without trust_remote_code")
+        except ValueError as err:
+            assert "trust_remote_code" in str(err), err
+        model = auto_cls.from_pretrained(folder, trust_remote_code=True).eval()
+        inputs = torch.load(folder + "/inputs.pt")
+        with torch.no_grad():
+            out = getattr(model(**inputs), key)
+        torch.save(out, folder + "/remote_out.pt")
+        return type(model).__module__
+
+    # one process for every case (starting Python with torch and transformers costs seconds)
+    report = {}
+    for folder, auto_name, key in zip(*[iter(sys.argv[1:])] * 3):
+        try:
+            report[folder] = {"module": load(folder, auto_name, key)}
+        except BaseException:
+            report[folder] = {"error": traceback.format_exc()[-3000:]}
+    print("REPORT " + json.dumps(report))
     """
 )
 
 
-@pytest.mark.parametrize("case,model_path", MODEL_PAIRS, ids=lambda x: str(x).split(":")[-1])
-def test_remote_code_without_hf_methods(case, model_path, tmp_path):
-    model, config = build(case, model_path)
-    key = main_output_key(case, model_path)
-    inputs = {k: v for k, v in case.make_inputs(config).items() if k != "labels"}
-    model.save_pretrained(tmp_path)
-    config_json = json.loads((tmp_path / "config.json").read_text())
-    assert case.models[model_path] in config_json["auto_map"], config_json.get("auto_map")
-    torch.save(inputs, tmp_path / "inputs.pt")
+@pytest.fixture(scope="module")
+def remote_loads(tmp_path_factory):
+    """Saves every (case, model class) and reloads them all through remote code in one process without hf_methods.
+
+    Returns `{(case name, model path): (folder, report, expected output)}`.
+    """
+    saved, argv = {}, []
+    for case, model_path in MODEL_PAIRS:
+        folder = tmp_path_factory.mktemp(f"remote-{case.name}-{model_path.split(':')[-1]}")
+        model, config = build(case, model_path)
+        key = case.key_of(model_path)
+        inputs = {k: v for k, v in case.make_inputs(config).items() if k != "labels"}
+        model.save_pretrained(folder)
+        torch.save(inputs, folder / "inputs.pt")
+        saved[(case.name, model_path)] = (folder, output(model, inputs, key))
+        argv += [str(folder), case.models[model_path], key]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(
-        [sys.executable, "-c", REMOTE_SCRIPT, str(tmp_path), case.models[model_path], key],
-        cwd=tmp_path,
+        [sys.executable, "-c", REMOTE_SCRIPT, *argv],
+        cwd=tmp_path_factory.getbasetemp(),
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "transformers_modules" in proc.stdout
-    assert torch.equal(torch.load(tmp_path / "remote_out.pt"), output(model, inputs, key))
+    # transformers' trust_remote_code prompt writes to stdout without a newline: find the report by its marker
+    assert "REPORT " in proc.stdout, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads(proc.stdout.rpartition("REPORT ")[2].splitlines()[0])
+    return {pair: (folder, report[str(folder)], expected) for pair, (folder, expected) in saved.items()}
+
+
+@pytest.mark.parametrize("case,model_path", MODEL_PAIRS, ids=lambda x: str(x).split(":")[-1])
+def test_remote_code_without_hf_methods(case, model_path, remote_loads):
+    folder, report, expected = remote_loads[(case.name, model_path)]
+    config_json = json.loads((folder / "config.json").read_text())
+    assert case.models[model_path] in config_json.get("auto_map", {}), config_json.get("auto_map")
+    assert "error" not in report, report.get("error")
+    assert report["module"].startswith("transformers_modules"), report["module"]
+    assert torch.equal(torch.load(folder / "remote_out.pt"), expected)
 
 
 @pytest.mark.parametrize("case,model_path", MODEL_PAIRS, ids=lambda x: str(x).split(":")[-1])
@@ -149,7 +173,7 @@ def test_batch_invariance(case):
         pytest.skip("not batch invariant by design")
     model_path = next(iter(case.models))
     model, config = build(case, model_path)
-    key = main_output_key(case, model_path)
+    key = case.key_of(model_path)
     inputs = {k: v for k, v in case.make_inputs(config).items() if k != "labels"}
     full = output(model, inputs, key)
     for i in range(full.shape[0]):

@@ -1,7 +1,7 @@
 """Speed and memory of Bone variants vs LoRA at matched trainable parameters, as ratios from the same run.
 
-Two settings, each method timed round-robin (so load changes on a shared machine hit every method alike), median
-over repetitions:
+Two settings; each method's forward+backward is timed against LoRA's with `hf_methods.harness.claims.time_ratio`
+(warm-up, then the two interleaved, so load changes on a shared machine hit both alike; medians of the repeats):
 
 1. one 1024×1024 `nn.Linear` (fp32), input 8×64 tokens: Bat r=64, Bone (MiSS default) r=64 and LoRA r=32 (65,536
    parameters each), MiSS-mini r=64, mini_r=64 (4,096);
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -28,11 +27,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from hf_methods.harness.claims import library_versions  # noqa: E402
+from hf_methods.harness.claims import library_versions, time_ratio  # noqa: E402
 from hf_methods.zoo import repo_root  # noqa: E402
 
 SEED = 0
-REPS_LAYER, REPS_MODEL = 5, 3
+REPS_LAYER, REPS_MODEL = 7, 5
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -68,26 +67,20 @@ def adapters(r_lora: int):
 
 
 def measure(models: dict, make_loss, reps: int) -> dict:
-    times = {name: [] for name in models}
-    memory = {name: saved_bytes(lambda m=m: make_loss(m), m) for name, m in models.items()}
-    for name, model in models.items():  # warm-up
-        make_loss(model).backward()
-    for _ in range(reps):
-        for name, model in models.items():
-            start = time.perf_counter()
-            make_loss(model).backward()
-            times[name].append(time.perf_counter() - start)
+    """Per method: trainable parameters, bytes saved for backward, and forward+backward time as a ratio to LoRA."""
     out = {}
-    base_t, base_m = statistics.median(times["lora"]), memory["lora"]
-    for name in models:
-        t = statistics.median(times[name])
-        params = sum(p.numel() for p in models[name].parameters() if p.requires_grad)
+    base_m = saved_bytes(lambda: make_loss(models["lora"]), models["lora"])
+    for name, model in models.items():
+        memory = saved_bytes(lambda m=model: make_loss(m), model)
+        timing = time_ratio(
+            lambda m=model: make_loss(m).backward(), lambda: make_loss(models["lora"]).backward(), repeats=reps
+        )
         out[name] = {
-            "trainable_parameters": params,
-            "fwd_bwd_s_median": round(t, 4),
-            "time_vs_lora": round(t / base_t, 3),
-            "saved_for_backward_mb": round(memory[name] / 2**20, 2),
-            "saved_vs_lora": round(memory[name] / base_m, 3),
+            "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "fwd_bwd_s_median": round(timing["a_median_s"], 4),
+            "time_vs_lora": round(timing["ratio"], 3),
+            "saved_for_backward_mb": round(memory / 2**20, 2),
+            "saved_vs_lora": round(memory / base_m, 3),
         }
     return out
 
@@ -145,7 +138,8 @@ def main() -> None:
         "what": "forward+backward time and bytes saved for backward, ratios to LoRA at matched parameters",
         "single_linear_1024": single_layer(),
         "smollm2_135m_all_projections_2x32": smollm2(),
-        "notes": "Timings are medians on a 2-core machine shared with other jobs: read the ratios, not the seconds. "
+        "notes": "Timings are medians on a 2-core machine shared with other jobs: read the ratios, not the seconds "
+        "(LoRA timed against itself shows their noise). "
         "Bat rebuilds W' = W + W·B + B for every targeted layer on every forward (PEFT has no fused kernel like "
         "the official flash-bat), which the ratios show.",
         "versions": library_versions(),

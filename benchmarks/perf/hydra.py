@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-KINDS = ("medusa", "hydra", "hydra++")
+from hf_methods.generation.hydra.configuration_hydra import HEAD_KINDS as KINDS
 
 
 def held_out_prompts(tokenizer, n: int, prompt_tokens: int) -> list[torch.Tensor]:

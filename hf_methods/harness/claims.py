@@ -182,7 +182,8 @@ class Compare:
         if self.higher_is_better:
             rule = f"{diff} ≥ {self.margin:g}" if self.decide_by == "mean" else f"{diff} > {self.margin:g}"
         else:
-            rule = f"{diff} ≤ {-self.margin:g}" if self.decide_by == "mean" else f"{diff} < {-self.margin:g}"
+            bar = -self.margin + 0.0  # + 0.0: a zero margin reads "0", not "-0"
+            rule = f"{diff} ≤ {bar:g}" if self.decide_by == "mean" else f"{diff} < {bar:g}"
         where = "mean paired difference" if self.decide_by == "mean" else "whole 95% bootstrap interval of the mean"
         return f"{rule} ({where}; {self.metric})"
 

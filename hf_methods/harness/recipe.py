@@ -142,6 +142,27 @@ class RecipeArguments:
             )
 
 
+@dataclass
+class PretrainedRecipeArguments(RecipeArguments):
+    """Arguments of a recipe that adapts, calibrates or reads a pretrained model on a data set: the shared flags for
+    the base model and the data, with the offline assets as defaults."""
+
+    model_name_or_path: str = field(
+        default="smollm2-135m-instruct",
+        metadata={
+            "help": "Base model: 'smollm2-135m-instruct' (the offline asset), 'tiny' (a tiny Llama for smoke runs), a "
+            "local folder, or a Hub id (needs the network unless cached)."
+        },
+    )
+    dataset_name_or_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "Training data: a local .json/.jsonl/.csv/.parquet/.txt file or a `datasets` name (needs the "
+            "network unless cached). Default: the recipe's embedded offline data set (see the recipe's docstring)."
+        },
+    )
+
+
 def parse_recipe_args(args_cls: type[RecipeArguments], argv: list[str] | None = None, *, slug: str):
     """Parses flags (and `--config file.yaml`) into `args_cls` with `transformers.HfArgumentParser`."""
     from transformers import HfArgumentParser
@@ -520,4 +541,11 @@ def _explicit_flags(args: RecipeArguments) -> list[str]:
     return flags
 
 
-__all__ = ["JsonlTracker", "RecipeArguments", "RecipeRunner", "latest_checkpoint", "parse_recipe_args"]
+__all__ = [
+    "JsonlTracker",
+    "PretrainedRecipeArguments",
+    "RecipeArguments",
+    "RecipeRunner",
+    "latest_checkpoint",
+    "parse_recipe_args",
+]

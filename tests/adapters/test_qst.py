@@ -1,5 +1,6 @@
-"""QST (P04): the side network against an explicit loop of the official equations, identity at init, no backbone
-gradients or saved backbone activations, cached generation, save/load, 4-bit bases, and bad inputs."""
+"""QST (P04): the side network against an explicit loop of the official equations, the official defaults (fixed
+σ(1) output gate, PyTorch-initialised side layers) and the identity-at-init option, no backbone gradients or saved
+backbone activations, cached generation, save/load, 4-bit bases, the shared training pieces, and bad inputs."""
 
 import json
 
@@ -73,12 +74,13 @@ def _reference_logits(model, input_ids):
     "kwargs",
     [
         {},
-        {"share_embedding_downsampler": True, "identity_init": False},
+        {"share_embedding_downsampler": True, "train_output_gate": True},
+        {"identity_init": True},
         {"downsample": "avgpool"},
         {"downsample": "maxpool", "reduction_factor": 2},
         {"downsample": "linear"},
     ],
-    ids=["adapter", "official-gates", "avgpool", "maxpool", "linear"],
+    ids=["adapter", "official-sharing", "identity-init", "avgpool", "maxpool", "linear"],
 )
 def test_hook_forward_equals_explicit_reference(kwargs):
     cfg = QSTConfig(**{"reduction_factor": 4, "adapter_rank": 8, **kwargs})
@@ -89,15 +91,62 @@ def test_hook_forward_equals_explicit_reference(kwargs):
     torch.testing.assert_close(logits, _reference_logits(model, ids), rtol=1e-5, atol=1e-5)
 
 
-def test_identity_at_init_and_official_gate_is_not():
+def _side_linears(model):
+    return [m for m in model.qst.side.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def test_default_output_gate_is_the_official_fixed_sigmoid_one():
+    """Default: o = a·ĥ + (1 − a)·U(ĝ) with a = σ(1) ≈ 0.73 fixed (not trained), so the model is not the base at init
+    and the side layers get a gradient from the first step."""
     base = tiny_llama(0)
     ids = _ids()
     with torch.no_grad():
         expected = base(ids).logits
-        model = get_qst_model(base, QSTConfig(reduction_factor=4, adapter_rank=8))
+    model = get_qst_model(base, QSTConfig(reduction_factor=4, adapter_rank=8))
+    assert QSTConfig().identity_init is False and QSTConfig().train_output_gate is False
+    gate = model.qst.output_gate
+    assert not isinstance(gate, torch.nn.Parameter) and "qst.output_gate" not in dict(model.named_parameters())
+    torch.testing.assert_close(torch.sigmoid(gate), torch.full((64,), 0.7310585786), rtol=0, atol=1e-7)
+    assert "output_gate" in model.qst.state_dict()  # saved with the side weights
+    with torch.no_grad():
+        assert not torch.allclose(model(ids).logits, expected, atol=1e-3)
+    model.train()(input_ids=ids, labels=ids).loss.backward()
+    assert all(lin.weight.grad is not None and lin.weight.grad.abs().sum() > 0 for lin in _side_linears(model))
+    trained = get_qst_model(tiny_llama(0), QSTConfig(reduction_factor=4, train_output_gate=True))
+    assert isinstance(trained.qst.output_gate, torch.nn.Parameter) and trained.qst.output_gate.requires_grad
+
+
+def test_identity_init_option_equals_the_base_exactly_and_starves_the_side_network():
+    """identity_init=True: o = ĥ + γ·(U(ĝ) − ĥ), γ = 0, so the logits are the base's exactly; at step 0 only γ gets a
+    gradient (the side network's is multiplied by γ = 0)."""
+    base = tiny_llama(0)
+    ids = _ids()
+    with torch.no_grad():
+        expected = base(ids).logits
+    model = get_qst_model(base, QSTConfig(reduction_factor=4, adapter_rank=8, identity_init=True))
+    assert isinstance(model.qst.output_gate, torch.nn.Parameter) and not model.qst.output_gate.any()
+    with torch.no_grad():
         torch.testing.assert_close(model(ids).logits, expected, rtol=0, atol=0)
-        official = get_qst_model(tiny_llama(0), QSTConfig(reduction_factor=4, identity_init=False))
-        assert not torch.allclose(official(ids).logits, expected, atol=1e-3)
+    model.train()(input_ids=ids, labels=ids).loss.backward()
+    assert model.qst.output_gate.grad.abs().sum() > 0
+    assert all(lin.weight.grad is None or not lin.weight.grad.any() for lin in _side_linears(model))
+
+
+def test_side_layers_keep_pytorch_default_init():
+    """Default side_init="pytorch": every side nn.Linear is Kaiming-uniform, |w| <= 1/sqrt(fan_in) with std
+    1/sqrt(3·fan_in) (as the official side layers, never passed through post_init), not normal(0, 0.02);
+    side_init="normal" gives transformers' normal(0, initializer_range)."""
+    model = get_qst_model(tiny_llama(0), QSTConfig(reduction_factor=4, adapter_rank=8))
+    linears = _side_linears(model)
+    assert len(linears) == 2 * 7  # q, k, v, o, gate, up, down per side layer
+    for lin in linears:
+        bound = lin.in_features**-0.5
+        assert lin.weight.abs().max() <= bound
+        assert abs(lin.weight.std().item() - bound / 3**0.5) < 0.25 * bound / 3**0.5
+    normal = get_qst_model(tiny_llama(0), QSTConfig(reduction_factor=4, adapter_rank=8, side_init="normal"))
+    std = model.base_model.config.initializer_range
+    for lin in _side_linears(normal):
+        assert abs(lin.weight.std().item() - std) < 0.3 * std
 
 
 def test_trainable_parameter_shapes():
@@ -149,7 +198,7 @@ def test_backbone_gets_no_gradients_and_saves_no_activations():
 
 
 def test_side_network_learns():
-    """A few Adam steps on one batch lower the loss (from the base model's loss, since the init is the identity)."""
+    """A few Adam steps on one batch lower the loss."""
     model = get_qst_model(tiny_llama(0), QSTConfig(reduction_factor=4, adapter_rank=8)).train()
     ids = _ids(4, 16)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -251,6 +300,7 @@ def test_wrong_base_for_saved_adapter(tmp_path):
         ({"downsample": "conv"}, "downsample"),
         ({"activation": "swish"}, "activation"),
         ({"task_type": "SEQ_CLS"}, "task_type"),
+        ({"side_init": "xavier"}, "side_init"),
     ],
 )
 def test_bad_config(kwargs, field):
@@ -261,6 +311,133 @@ def test_bad_config(kwargs, field):
 def test_config_type_is_checked():
     with pytest.raises(TypeError, match="config"):
         QSTModel(tiny_llama(0), {"reduction_factor": 4})
+
+
+# ------------------------------------------------------------------------------------------------ training pieces
+
+
+def test_arguments_build_the_config_in_one_call():
+    from hf_methods.adapters.qst.training import BASE_MODEL_ID, QSTArguments
+
+    knobs = dict(reduction_factor=8, adapter_rank=4, downsample="avgpool", activation="gelu", gate_init=0.1)
+    knobs |= dict(identity_init=True, train_output_gate=True, side_init="normal", share_embedding_downsampler=True)
+    assert QSTArguments(**knobs).qst_config() == QSTConfig(**knobs, base_model_name_or_path=BASE_MODEL_ID)
+    # the recipe's defaults are the library's (the official gate and init)
+    assert QSTArguments().qst_config(base_model_name_or_path=None) == QSTConfig()
+    with pytest.raises(ValueError, match="downsample"):
+        QSTArguments(downsample="conv").validate()
+    with pytest.raises(ValueError, match="lr_scheduler_type"):
+        QSTArguments(lr_scheduler_type="step").validate()
+    with pytest.raises(ValueError, match="quantization"):
+        QSTArguments(quantization="int8").validate()
+
+
+def test_schedule_is_transformers_constant_with_warmup():
+    from hf_methods.adapters.qst.training import QSTArguments, make_optimizer, make_scheduler
+
+    args = QSTArguments(max_steps=100, warmup_ratio=0.03, learning_rate=1e-3)
+    optimizer = make_optimizer(torch.nn.Linear(2, 2), args.learning_rate)
+    scheduler = make_scheduler(optimizer, args.lr_scheduler_type, args.max_steps, args.warmup_steps)
+    lrs = []
+    for _ in range(6):
+        lrs.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    assert lrs == pytest.approx([0.0, 1e-3 / 3, 2e-3 / 3, 1e-3, 1e-3, 1e-3])
+    with pytest.raises(ValueError, match="schedule"):
+        make_scheduler(optimizer, "step", 10)
+
+
+def test_train_step_clips_steps_and_leaves_the_base_alone():
+    from hf_methods.adapters.qst.training import make_optimizer, make_scheduler, train_step
+
+    base = tiny_llama(0)
+    before = {k: v.clone() for k, v in base.state_dict().items()}
+    model = get_qst_model(base, QSTConfig(reduction_factor=4, adapter_rank=8)).train()
+    optimizer = make_optimizer(model, 1e-2)
+    assert {id(p) for g in optimizer.param_groups for p in g["params"]} == {id(p) for p in model.qst.parameters()}
+    scheduler = make_scheduler(optimizer, "constant", 10)
+    ids = _ids(4, 16)
+    side_before = [p.clone() for p in model.qst.parameters()]
+    loss = train_step(model, {"input_ids": ids, "labels": ids}, optimizer, scheduler, max_grad_norm=1e-3)
+    assert not loss.requires_grad and loss.item() > 0
+    norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.qst.parameters()]))
+    assert norm.item() == pytest.approx(1e-3, rel=1e-3)  # clipped from a much larger norm
+    assert all(not torch.equal(a, b) for a, b in zip(side_before, model.qst.parameters()))
+    assert all(torch.equal(before[k], v) for k, v in base.state_dict().items())
+
+
+def test_sequence_loss_is_the_mean_next_token_loss():
+    from hf_methods.adapters.qst.training import sequence_loss
+
+    model = tiny_llama(0).train()
+    ids = _ids(5, 10)
+    with torch.no_grad():
+        expected = model(input_ids=ids, labels=ids).loss.item()
+    assert sequence_loss(model, ids, batch_size=2) == pytest.approx(expected, rel=1e-5)
+    assert model.training  # the mode is restored
+
+
+def test_saved_activation_bytes_qst_below_lora():
+    """The claim's memory measure: QST keeps fewer bytes for backward than LoRA on the same base and batch."""
+    from peft import LoraConfig, get_peft_model
+
+    from hf_methods.adapters.qst.training import saved_activation_bytes
+
+    ids = _ids(4, 32)
+    batch = {"input_ids": ids, "labels": ids}
+    qst_bytes, loss = saved_activation_bytes(get_qst_model(tiny_llama(0), QSTConfig(reduction_factor=4)), batch)
+    assert loss.requires_grad and qst_bytes > 0
+    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    lora = get_peft_model(tiny_llama(0), LoraConfig(r=8, target_modules=targets))
+    lora_bytes, _ = saved_activation_bytes(lora, batch)
+    assert qst_bytes < lora_bytes
+
+
+@pytest.mark.slow
+@pytest.mark.assets
+def test_recipe_resume_is_exact(tmp_path, repo_root):
+    """Two steps, a checkpoint, then a resumed run to four steps give the same side network as four uninterrupted
+    steps (optimizer, warm-up schedule and data order restored)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    from hf_methods.common.data import smollm2_path
+
+    try:
+        smollm2_path()
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+    common = ["--max_steps", "4", "--checkpoint_every", "2", "--warmup_ratio", "0.5", "--n_train", "32"]
+    common += [
+        "--n_eval",
+        "4",
+        "--n_accuracy",
+        "0",
+        "--batch_size",
+        "4",
+        "--cpu_threads",
+        "1",
+        "--quantization",
+        "none",
+    ]
+
+    def recipe(out, *extra):
+        cmd = [sys.executable, str(repo_root / "recipes" / "qst.py"), *common, "--output_dir", str(out), *extra]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=600, cwd=tmp_path)
+
+    recipe(tmp_path / "full")
+    (tmp_path / "resumed" / "checkpoints").mkdir(parents=True)
+    shutil.copytree(tmp_path / "full/checkpoints/checkpoint_0", tmp_path / "resumed/checkpoints/checkpoint_0")
+    recipe(tmp_path / "resumed", "--resume_from_checkpoint", "latest")
+    full = load_file(tmp_path / "full" / "qst_model.safetensors")
+    resumed = load_file(tmp_path / "resumed" / "qst_model.safetensors")
+    assert full.keys() == resumed.keys() and "output_gate" in full
+    for key in full:  # the same computation on the same machine: bit-exact
+        torch.testing.assert_close(resumed[key], full[key], rtol=0, atol=0)
 
 
 # ------------------------------------------------------------------------------------------------ 4-bit base
@@ -286,7 +463,7 @@ def test_nf4_base_with_bitsandbytes(tmp_path):
     ids = _ids(2, 8)
     with torch.no_grad():
         expected = base(ids).logits
-    model = get_qst_model(base, QSTConfig(reduction_factor=4, adapter_rank=8))
+    model = get_qst_model(base, QSTConfig(reduction_factor=4, adapter_rank=8, identity_init=True))
     assert model.qst_config.quantization["bnb_4bit_quant_type"] == "nf4"
     with torch.no_grad():
         torch.testing.assert_close(model(ids).logits, expected, rtol=0, atol=0)
@@ -301,12 +478,13 @@ def test_nf4_base_with_bitsandbytes(tmp_path):
 
 @pytest.mark.assets
 def test_smollm2_identity_at_init(smollm2):
-    """On SmolLM2-135M (d=576, 9 heads) r=16 gives a side width of 36 (head_dim 4) and the base logits at init."""
+    """On SmolLM2-135M (d=576, 9 heads) r=16 gives a side width of 36 (head_dim 4); identity_init gives the base
+    logits at init."""
     base, tokenizer = smollm2
     ids = tokenizer("The capital of France is", return_tensors="pt").input_ids
     with torch.no_grad():
         expected = base(ids).logits
-    model = get_qst_model(base, QSTConfig(reduction_factor=16, adapter_rank=16))
+    model = get_qst_model(base, QSTConfig(reduction_factor=16, adapter_rank=16, identity_init=True))
     try:
         assert model.qst.side.config.hidden_size == 36 and model.qst.side.config.head_dim == 4
         with torch.no_grad():

@@ -64,6 +64,7 @@ def _weights(folder):
     return load_file(folder / "model.safetensors")
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_identical_weights(repo_root, tmp_path):
     """A run SIGKILLed after a checkpoint and resumed ends bit-identical to an uninterrupted run."""
     common = ["--max_steps", 1500, "--checkpoint_every", 5, "--loss", "aldr_kl", "--seed", 3, "--log_every", 50]
@@ -149,6 +150,7 @@ def test_non_empty_output_dir_is_refused_before_training(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_second_run_into_the_same_folder(repo_root, tmp_path):
     """Run twice: the second is refused before training unless told to overwrite; no earlier checkpoint is lost."""
     out = tmp_path / "run"

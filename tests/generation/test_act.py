@@ -115,6 +115,39 @@ def test_first_sink_is_kept_and_hidden_sinks_scaled_by_beta():
     torch.testing.assert_close(out[8:, 7], 0.4 * probs[8:, 7])
 
 
+@pytest.mark.parametrize("alpha", [2.0, 4.0])
+def test_relative_threshold_is_alpha_over_length(alpha):
+    # threshold_mode="relative" is the official calibration with the threshold alpha / N
+    probs = random_causal_maps(3, 24)
+    got = calibrate_attention(probs, beta=0.4, threshold=alpha, threshold_mode="relative")
+    for h in range(3):
+        torch.testing.assert_close(got[h], official_reference(probs[h], 0.4, alpha / 24), rtol=0, atol=1e-6)
+    assert not torch.allclose(got, probs)  # there are hidden sinks to calibrate
+
+
+def test_relative_threshold_counts_only_real_tokens():
+    # with right padding, N is the prompt's length (7), not the padded width (10)
+    visible = torch.ones(10, 10, dtype=torch.bool).tril()
+    visible[:, 7:] = False
+    logits = torch.randn(2, 10, 10, generator=torch.Generator().manual_seed(1))
+    logits[..., 4] += 2.0
+    probs = torch.softmax(logits.masked_fill(~visible, float("-inf")), -1)
+    out = calibrate_attention(probs, 0.4, 2.0, visible=visible, threshold_mode="relative")
+    for h in range(2):
+        expected = official_reference(probs[h, :7, :7], 0.4, 2.0 / 7)
+        torch.testing.assert_close(out[h, :7, :7], expected, rtol=0, atol=1e-6)
+
+
+def test_relative_config_round_trip_and_validation(tmp_path):
+    config = ActConfig(heads={1: [0]}, threshold=10.0, threshold_mode="relative")
+    config.save_pretrained(tmp_path)
+    assert ActConfig.from_pretrained(tmp_path) == config
+    with pytest.raises(ValueError, match="threshold_mode"):
+        ActConfig(threshold_mode="ratio")
+    with pytest.raises(ValueError, match="alpha"):
+        ActConfig(threshold=0.0, threshold_mode="relative")
+
+
 def test_decode_rows_still_sum_to_one():
     # the official code sets A[0, 0] = 1 also for a single decoding query, breaking the row sum; we do not
     probs = random_causal_maps(2, 24)[:, -1:, :]
@@ -243,6 +276,7 @@ def test_calibrated_model_reloads_calibrated(llama, tmp_path):
     assert not torch.allclose(reloaded(x).logits, expected, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_reload_in_a_fresh_process(llama, tmp_path):
     # without hf-methods the saved attn_implementation is unknown (a clear transformers error); using any name of
     # hf_methods.generation.act registers it, and the checkpoint loads calibrated
@@ -314,6 +348,71 @@ def test_search_never_lowers_calibration_accuracy(llama):
     assert history["baseline"] == base and len(history["candidates"]) <= 4
     with act_calibrate(llama, config):
         assert choice_accuracy(llama, data) == history["final"] >= base
+
+
+def test_choice_margins_formula():
+    from hf_methods.generation.act import choice_margins
+
+    log_probs = [torch.tensor([-0.2, -1.9, -3.0]), torch.tensor([-1.0, -0.5, -2.5])]
+    assert choice_margins(log_probs, [0, 0]) == pytest.approx([-0.2 + 1.9, -1.0 + 0.5])
+
+
+def test_scorer_restart_from_a_layer_matches_full_forward(llama):
+    from hf_methods.generation.act import ChoiceScorer, choice_log_probs
+
+    data = _choice_examples(10)
+    scorer = ChoiceScorer(llama, data, batch_size=4, reuse_layers=[1, 2])
+    assert sorted(scorer._stored) == [1, 2]  # the restart passed its exactness check
+    for heads in ({2: [0, 3]}, {1: [1], 2: [2]}):
+        config = ActConfig(heads=heads, threshold=0.05)
+        with act_calibrate(llama, config):
+            full = choice_log_probs(llama, data, batch_size=4)
+        for got, expected in zip(scorer.log_probs(config), full):
+            torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+    for got, expected in zip(scorer.log_probs(None), choice_log_probs(llama, data, batch_size=4)):
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+def test_margin_search_is_the_official_per_head_test(llama):
+    from hf_methods.generation.act import choice_log_probs, choice_margins
+
+    data = _choice_examples(12)
+    labels = [ex["label"] for ex in data]
+
+    def mean_margin(heads):
+        with act_calibrate(llama, ActConfig(heads=heads, threshold=0.05)):
+            values = choice_margins(choice_log_probs(llama, data), labels)
+        return sum(values) / len(values)
+
+    config, history = find_act_heads(
+        llama, data, threshold=0.05, strategy="independent", score="margin", max_candidates=5,
+        show_progress=False, return_history=True,
+    )  # fmt: skip
+    assert history["baseline"] == pytest.approx(mean_margin([]), abs=1e-5)
+    assert len(history["candidates"]) == 5
+    for record in history["candidates"]:  # each head scored alone against the uncalibrated model
+        assert record["score"] == pytest.approx(mean_margin([record["head"]]), abs=1e-5)
+        assert record["kept"] == (record["score"] > history["baseline"])
+    assert [list(h) for h in config.heads] == sorted(r["head"] for r in history["candidates"] if r["kept"])
+    assert history["final"] == pytest.approx(mean_margin(config.heads), abs=1e-5)
+
+
+def test_head_search_resumes_from_its_state(llama):
+    from hf_methods.generation.act import HeadSearch
+
+    data = _choice_examples(8)
+    kwargs = dict(threshold=0.05, max_candidates=4, score="margin", strategy="greedy")
+    full = find_act_heads(llama, data, show_progress=False, **kwargs)
+    first = HeadSearch(llama, data, **kwargs)
+    first.step(), first.step()
+    resumed = HeadSearch(llama, data, **kwargs)
+    resumed.load_state_dict(first.state_dict())
+    while not resumed.done:
+        resumed.step()
+    assert resumed.result() == full and len(resumed.history) == 4
+    other = HeadSearch(llama, data, **{**kwargs, "max_candidates": 3})
+    with pytest.raises(ValueError, match="candidate heads"):
+        other.load_state_dict(first.state_dict())
 
 
 def test_sink_statistics_finds_sinks(llama):
@@ -392,6 +491,8 @@ def test_bad_calibration_inputs(llama):
         find_act_heads(llama, [{"input_ids": [1, 2], "choice_ids": [5, 6], "label": 2}], show_progress=False)
     with pytest.raises(ValueError, match="strategy"):
         find_act_heads(llama, _choice_examples(2), strategy="beam", show_progress=False)
+    with pytest.raises(ValueError, match="score"):
+        find_act_heads(llama, _choice_examples(2), score="f1", show_progress=False)
     with pytest.raises(ValueError, match="candidate_heads"):
         find_act_heads(llama, _choice_examples(2), candidate_heads=[(0, 9)], show_progress=False)
     with pytest.raises(ValueError, match="layers"):
@@ -412,6 +513,7 @@ def test_gqa_heads_index_query_heads():
     torch.testing.assert_close(after[0][0, 1], calibrate_attention(before[0][0, 1], 0.4, 0.05))
 
 
+@pytest.mark.slow
 @pytest.mark.assets
 def test_smollm2_act_matches_eager_without_heads(smollm2):
     model, tokenizer = smollm2

@@ -6,11 +6,19 @@ import torch
 from torch.nn import functional as F
 
 from hf_methods.common.tiny import tiny_llama
+from hf_methods.generation.hydra import HEAD_KINDS as KINDS
 from hf_methods.generation.hydra import HydraConfig, HydraForCausalLM, HydraHeads, HydraTree, default_tree
 from hf_methods.generation.hydra import generation_hydra as gen
 from hf_methods.generation.hydra.generation_hydra import hydra_generate
+from hf_methods.generation.hydra.training import (
+    HydraArguments,
+    base_hidden_states,
+    decode_prompts,
+    make_optimizer,
+    make_scheduler,
+    train_heads,
+)
 
-KINDS = ("medusa", "hydra", "hydra++")
 TREE = [[0], [1], [2], [0, 0], [1, 0], [1, 1], [0, 0, 0], [1, 0, 0]]
 
 
@@ -328,9 +336,100 @@ def test_bad_construction(base):
         HydraConfig(num_heads=2, tree_choices=[[0], [0, 0], [0, 0, 0]])
 
 
+# ----------------------------------------------------------------------------------------------------------- training
+def test_arguments_build_the_heads_in_one_call(base, tmp_path):
+    args = HydraArguments(output_dir=str(tmp_path), head_kind="hydra++", num_heads=2, share_lm_head=False)
+    args.validate()
+    heads = HydraHeads.from_base(base, **args.heads_kwargs())
+    config = heads.config
+    assert (config.head_kind, config.num_heads, config.num_layers, config.share_lm_head) == ("hydra++", 2, 4, False)
+    assert args.resolved_weight_decay == 0.1 and HydraArguments(head_kind="medusa").resolved_weight_decay == 0.0
+    # the head kind (and every head field) is validated by HydraConfig alone
+    with pytest.raises(ValueError, match="head_kind"):
+        HydraArguments(output_dir=str(tmp_path), head_kind="eagle").validate()
+    with pytest.raises(ValueError, match="num_heads"):
+        HydraArguments(output_dir=str(tmp_path), num_heads=0).validate()
+
+
+def test_schedule_is_warmup_then_cosine():
+    optimizer = make_optimizer(torch.nn.Linear(2, 2), learning_rate=1e-2, weight_decay=0.0)
+    scheduler = make_scheduler(optimizer, max_steps=20, warmup_steps=4)
+    lrs = []
+    for _ in range(20):
+        lrs.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    import math
+
+    expected = [1e-2 * s / 4 if s < 4 else 1e-2 * 0.5 * (1 + math.cos(math.pi * (s - 4) / 16)) for s in range(20)]
+    assert lrs == pytest.approx(expected, rel=1e-6, abs=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["medusa", "hydra"])
+def test_train_heads_learns_a_deterministic_language(base, kind):
+    """On sequences x_{t+1} = x_t + 1, every head can be exact: a short training run cuts the loss several-fold and
+    tree decoding then stays lossless."""
+    starts = torch.randint(3, 200, (32, 1), generator=torch.Generator().manual_seed(0))
+    ids = starts + torch.arange(12)
+    hidden = base_hidden_states(base, ids)
+    torch.manual_seed(0)
+    heads = HydraHeads.from_base(base, head_kind=kind, num_heads=2, share_lm_head=False)
+    losses = train_heads(
+        heads, base.lm_head, ids, hidden, steps=40, batch_size=8, learning_rate=1e-2, warmup_steps=2, seed=0
+    )
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5
+    assert not heads.training
+    rows = decode_prompts(base, heads, prompts(2), max_new_tokens=8)
+    assert all(rows["lossless"]) and len(rows["tau"]) == 2 and all(t >= 1.0 for t in rows["tau"])
+    assert all(s > 0 for s in rows["hydra_s"]) and len(rows["greedy"][0]) == 6 + 8
+
+
+@pytest.mark.assets
+@pytest.mark.slow
+def test_recipe_runs_and_resumes_bit_exactly(tmp_path):
+    """The recipe end to end on a tiny base (self-distillation, training, evaluation, output folder), and a run
+    resumed from its mid-way checkpoint (optimizer, scheduler, data order) ends with the same weights."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    from hf_methods.common.tiny import byte_tokenizer
+
+    root = Path(__file__).resolve().parents[2]
+
+    def main(argv):
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        proc = subprocess.run(
+            [sys.executable, "recipes/hydra.py", *argv], cwd=root, env=env, capture_output=True, text=True
+        )
+        assert proc.returncode == 0, f"recipes/hydra.py failed:\n{(proc.stdout + proc.stderr)[-4000:]}"
+        return json.loads((out / "metrics.json").read_text())["metrics"], proc.stdout + proc.stderr
+
+    tiny_llama(seed=0).save_pretrained(tmp_path / "base")
+    byte_tokenizer().save_pretrained(tmp_path / "base")
+    out = tmp_path / "out"
+    argv = ["--base_model", str(tmp_path / "base"), "--output_dir", str(out), "--head_kind", "hydra++"]
+    argv += ["--num_heads", "2", "--max_steps", "4", "--checkpoint_every", "2", "--n_sequences", "6", "--n_eval", "2"]
+    argv += ["--prompt_tokens", "8", "--new_tokens", "8", "--eval_prompts", "1", "--eval_new_tokens", "6"]
+    metrics, _ = main(argv)
+    assert metrics["eval/lossless"] == 1.0 and metrics["eval/tokens_per_forward"] >= 1.0
+    first = load_file(out / "model.safetensors")
+    checkpoints = sorted((out / "checkpoints").iterdir())
+    _, log = main(argv + ["--resume_from_checkpoint", str(checkpoints[0])])
+    assert "at step 2" in log  # it did resume mid-way (a fresh run would also end with equal weights)
+    second = load_file(out / "model.safetensors")
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
 # ----------------------------------------------------------------------------------------------------------- SmolLM2
 @pytest.mark.assets
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    "kind", [pytest.param("medusa", marks=pytest.mark.slow), pytest.param("hydra", marks=pytest.mark.slow), "hydra++"]
+)
 def test_lossless_on_smollm2(smollm2, kind, monkeypatch):
     """Untrained heads fill the tree (their candidates are rejected) except an oracle branch, so rounds accept 3
     candidates (Hydra++'s prefix cache grows by several tokens a round): the output equals plain greedy decoding."""

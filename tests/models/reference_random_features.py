@@ -2,7 +2,7 @@
 
 The model f_N(x) = Σ_j c_j σ(a_jᵀx − b_j) + c_0 and its ridge readout, written plainly in float64, plus the
 simulation of the claim check (target sin(2πkx) on [−1, 1], a_j, b_j ~ U[−λ, λ], ridge on the normalised Gram
-matrix) with numpy's own random generator, as in the brief's prototype.
+matrix) with numpy's own random generator, so its numbers do not depend on torch's.
 """
 
 from __future__ import annotations

@@ -303,3 +303,48 @@ def test_smollm2_backbone_alias_and_features(smollm2):
     # the default alias resolves offline to a transformers folder of the same model
     assert (Path(resolve_backbone_path(det.config.backbone_name_or_path)) / "config.json").exists()
     assert torch.isfinite(det(**enc).logits).all()
+
+
+def test_recipe_arguments_build_the_config_in_one_call():
+    from hf_methods.common.tiny import tiny_llama_config
+    from hf_methods.models.pawn.training import PawnArguments
+
+    args = PawnArguments(output_dir="unused", aggregation="mpn", num_features=32, num_gates=8, max_length=64)
+    config = args.pawn_config(backbone_config=tiny_llama_config().to_dict())
+    assert (config.aggregation, config.num_features, config.num_gates, config.max_length) == ("mpn", 32, 8, 64)
+    assert config.pos_scale == 512 and config.label_smoothing == args.label_smoothing
+
+
+def test_two_domain_language_and_word_tokenizer():
+    from hf_methods.models.pawn import synthetic
+
+    words = synthetic.made_up_words(32, seed=0)
+    assert len(set(words)) == 32
+    tok = synthetic.word_tokenizer(words)
+    text = " ".join(words[:5])
+    ids = tok(text)["input_ids"]
+    assert ids == [4 + i for i in range(5)] and tok.decode(ids) == text
+    chains = synthetic.two_domain_chains(32, 0.3, 0.5, seed=0)
+    assert not torch.equal(chains["A"], chains["B"])
+    torch.testing.assert_close(chains["B"].sum(-1), torch.ones(32))
+    # machine text (T = 0.6) repeats the likeliest successors more often than human text (T = 1)
+    human = synthetic.chain_texts(chains["A"], words, 200, 20, temperature=1.0, seed=1)
+    machine = synthetic.chain_texts(chains["A"], words, 200, 20, temperature=0.6, seed=1)
+
+    def mean_log_prob(texts):
+        index = {w: i for i, w in enumerate(words)}
+        pairs = [(index[a], index[b]) for t in texts for a, b in zip(t.split(), t.split()[1:])]
+        return np.mean([math.log(chains["A"][a, b].item()) for a, b in pairs])
+
+    assert mean_log_prob(machine) > mean_log_prob(human) + 0.1
+
+
+def test_paired_document_bootstrap_interval():
+    from hf_methods.models.pawn.evaluation import paired_auroc_interval
+
+    labels = np.array([0, 1] * 50)
+    perfect = labels + np.linspace(0, 0.1, 100)
+    noise = np.random.default_rng(0).normal(size=100)
+    low, high = paired_auroc_interval(perfect, noise, labels, samples=100, seed=0)
+    assert 0 < low <= high <= 1
+    assert paired_auroc_interval(perfect, perfect, labels, samples=20, seed=0) == [0.0, 0.0]

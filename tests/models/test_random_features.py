@@ -291,3 +291,17 @@ def test_fit_readout_rejects_negative_ridge():
 def test_sinusoid_target_rejects_bad_frequency():
     with pytest.raises(ValueError, match="k"):
         sinusoid_target(0)
+
+
+def test_recipe_arguments_build_the_config_in_one_call():
+    from hf_methods.models.random_features.training import RandomFeaturesArguments, relative_mse, target_data
+
+    args = RandomFeaturesArguments(output_dir="unused", width=32, bandwidth=4.0, seed=3, k=1.0, n_test=50)
+    config = args.random_features_config()
+    assert (config.width, config.bandwidth, config.feature_seed, config.in_dim, config.out_dim) == (32, 4.0, 3, 1, 1)
+    model = RandomFeatureModel(config)
+    x, y = target_data(args, "train")
+    model.fit_readout(x, y)
+    assert relative_mse(model, *target_data(args, "test")) < 0.05
+    with pytest.raises(ValueError, match="--solver"):
+        RandomFeaturesArguments(output_dir="unused", solver="lbfgs").validate()

@@ -382,3 +382,87 @@ def test_trainer_requires_keeping_the_index_column(tmp_path):
         _trainer(tmp_path, ALDRKLLoss(32), _IndexedDigits(), remove_unused_columns=True)
     with pytest.raises(TypeError, match="loss must be an nn.Module"):
         _trainer(tmp_path, "ce", _IndexedDigits())
+
+
+# ----------------------------------------------------------------------------------------- training pieces, recipe
+
+
+def test_step_decay_schedule_divides_by_ten_at_half_and_three_quarters():
+    from hf_methods.training.ldr.training import make_scheduler
+
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    scheduler = make_scheduler(optimizer, total_steps=40)
+    lrs = []
+    for _ in range(40):
+        lrs.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    assert lrs[19] == pytest.approx(1e-3) and lrs[20] == pytest.approx(1e-4)
+    assert lrs[29] == pytest.approx(1e-4) and lrs[30] == pytest.approx(1e-5)
+
+
+def test_noisy_digits_validation_split_is_disjoint_and_noisy():
+    from hf_methods.training.ldr.training import noisy_digits
+
+    full = noisy_digits(0, 0.6)
+    split = noisy_digits(0, 0.6, validation_size=0.2)
+    assert len(split.y_noisy) + len(split.y_val) == len(full.y_noisy) == 1437
+    assert len(split.y_val) == round(0.2 * 1437)
+    # the validation images are training images that are not in the fitting part
+    fit_rows = {tuple(row.tolist()) for row in split.x}
+    assert all(tuple(row.tolist()) not in fit_rows for row in split.x_val[:50])
+    # validation labels carry the same noise as the training labels (about 60% differ from the truth)
+    assert 0.5 < (split.y_noisy != split.y_clean).float().mean().item() < 0.7
+    assert torch.equal(noisy_digits(0, 0.6, validation_size=0.2).y_val, split.y_val)  # seeded
+
+
+def test_arguments_build_the_chosen_loss():
+    from hf_methods.training.ldr.training import LDRArguments
+
+    loss = LDRArguments(loss="aldr_kl", lambda_=1.0, alpha=4.0, margin=0.2).build_loss(num_samples=7)
+    assert isinstance(loss, ALDRKLLoss) and loss.lambdas.shape == (7,)
+    assert isinstance(LDRArguments(loss="ldr_kl").build_loss(7), LDRKLLoss)
+    with pytest.raises(ValueError, match="--loss"):
+        LDRArguments(loss="hinge", output_dir="x").validate()
+
+
+@pytest.mark.slow
+def test_recipe_resume_is_bit_exact_across_a_learning_rate_decay(tmp_path):
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    from hf_methods.zoo import repo_root
+
+    recipe = str(repo_root() / "recipes" / "ldr.py")
+    common = ["--max_steps", "30", "--loss", "aldr_kl", "--log_every", "0"]
+    subprocess.run(
+        [sys.executable, recipe, "--output_dir", tmp_path / "a", "--checkpoint_every", "0", *common],
+        check=True,
+        capture_output=True,
+    )
+    resumed = tmp_path / "b"
+    subprocess.run(
+        [sys.executable, recipe, "--output_dir", resumed, "--checkpoint_every", "15", *common],
+        check=True,
+        capture_output=True,
+    )
+    first = sorted((resumed / "checkpoints").iterdir())[0]  # saved at step 15, before the decay at step 22
+    subprocess.run(
+        [
+            sys.executable,
+            recipe,
+            "--output_dir",
+            resumed,
+            "--resume_from_checkpoint",
+            first,
+            "--checkpoint_every",
+            "15",
+            *common,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)

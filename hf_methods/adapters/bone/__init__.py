@@ -16,6 +16,7 @@ __all__ = [
     "check_bone_targets",
     "count_bone_parameters",
     "get_bone_model",
+    "keep_4bit_weights_dequantizable",
     "matched_lora_rank",
 ]
 
@@ -30,6 +31,7 @@ __getattr__, __dir__ = lazy_exports(
         "check_bone_targets": ".model",
         "count_bone_parameters": ".model",
         "get_bone_model": ".model",
+        "keep_4bit_weights_dequantizable": ".model",
         "matched_lora_rank": ".model",
     },
 )

@@ -13,12 +13,25 @@ any weight* and raises a clear error for:
 - a second adapter of a different variant on a layer that already holds a MiSS adapter: peft 0.21.2 keeps one
   `miss_fn` per layer (from the first adapter), so the second one crashes in forward with a shape error.
 
-[`get_bone_model`] and [`add_bone_adapter`] run these checks, then call PEFT.
+[`get_bone_model`] and [`add_bone_adapter`] run these checks, then call PEFT, then keep every bitsandbytes 4-bit
+layer of the model in bitsandbytes' standard weight layout ([`keep_4bit_weights_dequantizable`]).
+
+Why the last step: on CPUs with AVX512-BF16 (recent Xeons, AMD Zen 4), bitsandbytes >= 0.49 repacks a 4-bit weight
+*in place* into a layout of its own the first time the layer runs in inference mode (eval, no gradient), and from then
+on `bitsandbytes.functional.dequantize_4bit` (which PEFT uses to read the base weight) returns a scrambled matrix. The
+`"bat"` variant computes `x (W + ΔW)ᵀ` from that dequantized `W` on every forward, so after one evaluation pass of
+the base model its output was wrong (logits 0.77 away from the base on a tiny Llama at init, where ΔW = 0); merging
+or unmerging any variant would also write a scrambled weight back. The repacked layers also run outside autograd,
+so no gradient reached the adapters below them. Restoring the standard layout and switching the repacking off makes
+every dequantization read the right `W` and every layer differentiable again. The base layers then compute in the
+compute dtype (fp32 here) instead of bitsandbytes' fused bf16 CPU kernel, whose bf16 inputs shift the output of one
+layer by about 1e-3.
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Any
 
 from torch import nn
@@ -149,7 +162,9 @@ def get_bone_model(model: nn.Module, config, adapter_name: str = "default", **kw
     from peft import get_peft_model
 
     check_bone_targets(model, config, adapter_name)
-    return get_peft_model(model, config, adapter_name=adapter_name, **kwargs)
+    peft_model = get_peft_model(model, config, adapter_name=adapter_name, **kwargs)
+    keep_4bit_weights_dequantizable(peft_model)
+    return peft_model
 
 
 def add_bone_adapter(model, adapter_name: str, config):
@@ -164,7 +179,55 @@ def add_bone_adapter(model, adapter_name: str, config):
         raise TypeError(f"`model` must be a PeftModel with a MiSS/Bone adapter, got {type(model).__name__}")
     check_bone_targets(model, config, adapter_name)
     model.add_adapter(adapter_name, config)
+    keep_4bit_weights_dequantizable(model)
     return model
+
+
+def keep_4bit_weights_dequantizable(model: nn.Module) -> int:
+    """Keeps every bitsandbytes 4-bit layer of `model` in bitsandbytes' standard layout (and so differentiable).
+
+    bitsandbytes (>= 0.49) repacks a 4-bit weight in place for its fused AVX512-BF16 CPU kernel on the first
+    inference-mode forward, and from then on uses that kernel for the layer whatever the mode. Two things then go
+    wrong for an adapter: `dequantize_4bit` does not understand the layout, so PEFT's `"bat"` forward, merge and
+    unmerge read a scrambled `W`; and the kernel is called outside autograd, so no gradient flows back through the
+    layer to the adapters below it. For each 4-bit layer this function restores the standard layout if the weight
+    was repacked (the absmax scales come back rounded to bf16, about 0.3% of a block's scale) and turns the repacking
+    off (`support_avx512bf16_for_cpu = False`): the layer computes `x · dequantize(W)ᵀ` in its compute dtype from
+    then on. Called by [`get_bone_model`] and [`add_bone_adapter`]; call it yourself after
+    `peft.get_peft_model(model, BoneConfig(...))` or `PeftModel.from_pretrained` on a 4-bit base.
+
+    Returns:
+        `int`: the number of 4-bit layers handled.
+    """
+    handled, restored = 0, []
+    for name, module in model.named_modules():
+        weight = getattr(module, "weight", None)
+        if type(weight).__name__ != "Params4bit":
+            continue
+        state = getattr(weight, "quant_state", None)
+        if getattr(state, "packing_format_for_cpu", False):
+            try:
+                from bitsandbytes.functional import _convert_weight_packed_for_cpu_inverse as unpack
+            except ImportError as err:  # a bitsandbytes that packs but no longer ships the inverse
+                raise RuntimeError(
+                    f"{name}: bitsandbytes repacked this 4-bit weight for its CPU kernel and offers no way back, so "
+                    "PEFT's dequantization (used by variant 'bat' on every forward, and by merge) would read a "
+                    "scrambled weight; add the Bone adapter before running the 4-bit model in eval mode"
+                ) from err
+            weight.data, weight.quant_state = unpack(weight.data, state)
+            restored.append(name)
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+        handled += 1
+    if restored:
+        warnings.warn(
+            f"{len(restored)} bitsandbytes 4-bit layer(s) (e.g. {restored[0]}) had been repacked in place for the "
+            "AVX512-BF16 CPU kernel by an earlier inference pass; their standard layout is restored (scales rounded "
+            "to bf16) and the repacking is off, so Bone reads the right weight and gradients flow through them. "
+            "Their outputs now come from the fp32 path and differ from the fused bf16 kernel's by bf16 rounding.",
+            stacklevel=2,
+        )
+    return handled
 
 
 def count_bone_parameters(model: nn.Module, config) -> int:
@@ -198,5 +261,6 @@ __all__ = [
     "check_bone_targets",
     "count_bone_parameters",
     "get_bone_model",
+    "keep_4bit_weights_dequantizable",
     "matched_lora_rank",
 ]

@@ -10,6 +10,7 @@ from typing import Any
 CONFIG_NAME = "qst_config.json"
 WEIGHTS_NAME = "qst_model.safetensors"
 DOWNSAMPLE_KINDS = ("adapter", "linear", "avgpool", "maxpool")
+SIDE_INITS = ("pytorch", "normal")
 ACTIVATIONS = ("silu", "relu", "gelu", "tanh")
 SUPPORTED_MODEL_TYPES = ("llama",)
 # base-config fields a saved side network depends on: loading it on a base that differs in one of them is an error
@@ -31,7 +32,9 @@ class QSTConfig:
     The side network reads the hidden states of a frozen (optionally 4-bit) causal LM of width `d` with `L` layers:
     downsamplers `D_i : R^d -> R^{d/r}`, `L` side decoder layers of width `d/r` built from the base model's own config
     class, per-layer gates `z_i = sigmoid(zeta_i)`, an upsample `U : R^{d/r} -> R^d` and an output gate that mixes
-    `U(g_L)` with the base model's final hidden state before the frozen LM head.
+    `U(g_L)` with the base model's final hidden state before the frozen LM head. The defaults follow the official
+    code: a fixed output gate `sigmoid(1) ≈ 0.73` on the base model's state and side layers at PyTorch's default
+    initialisation; `identity_init=True` is the option that starts exactly at the base model.
 
     Args:
         reduction_factor (`int`, *optional*, defaults to 16):
@@ -47,12 +50,22 @@ class QSTConfig:
             `"maxpool"` (pooling over groups of `r` hidden units).
         gate_init (`float`, *optional*, defaults to 0.5):
             Initial value of the per-layer gate logits `zeta_i` (official: 0.5, i.e. `z_i = sigmoid(0.5) ≈ 0.62`).
-        identity_init (`bool`, *optional*, defaults to `True`):
-            Output mix `o = h + gamma * (U(g) - h)` with `gamma = 0` at init, so the model equals the base model
-            exactly before training. `False` gives the official `o = a * h + (1 - a) * U(g)`, `a = sigmoid(zeta_lm)`
-            with `zeta_lm = output_gate_init`, which is not identity at init.
+        identity_init (`bool`, *optional*, defaults to `False`):
+            `False` (the official code): output mix `o = a * h + (1 - a) * U(g)` with `a = sigmoid(zeta_lm)`,
+            `zeta_lm = output_gate_init`, so the side network's output counts from the first step (the model is not
+            the base model at init). `True`: `o = h + gamma * (U(g) - h)` with a trained `gamma` that starts at 0,
+            so the model equals the base model exactly before training; the price is that at step 0 only `gamma`
+            gets a gradient (the side network's is multiplied by `gamma = 0`), and afterwards the side network
+            moves only as fast as the optimizer moves `gamma` (about one learning rate per Adam step).
         output_gate_init (`float`, *optional*, defaults to 1.0):
-            Initial `zeta_lm` of the official output gate (used only when `identity_init=False`).
+            `zeta_lm` of the official output gate, `a = sigmoid(1) ≈ 0.73` (used only when `identity_init=False`).
+        train_output_gate (`bool`, *optional*, defaults to `False`):
+            Train `zeta_lm` (used only when `identity_init=False`). The official gate is a plain tensor, not a
+            parameter, so it stays at `sigmoid(output_gate_init)`; `True` makes it a trained parameter.
+        side_init (`str`, *optional*, defaults to `"pytorch"`):
+            Initialisation of the side decoder layers: `"pytorch"` (the official code: the layers are built as plain
+            modules, so every `nn.Linear` keeps PyTorch's default Kaiming-uniform init and the norms start at 1) or
+            `"normal"` (transformers' `_init_weights`: normal(0, `initializer_range` = 0.02) weights).
         share_embedding_downsampler (`bool`, *optional*, defaults to `False`):
             `True` reproduces the official code, where one downsampler serves both the embeddings and the first
             layer's output; `False` gives the embeddings their own downsampler.
@@ -73,8 +86,10 @@ class QSTConfig:
     activation: str = "silu"
     downsample: str = "adapter"
     gate_init: float = 0.5
-    identity_init: bool = True
+    identity_init: bool = False
     output_gate_init: float = 1.0
+    train_output_gate: bool = False
+    side_init: str = "pytorch"
     share_embedding_downsampler: bool = False
     side_attn_implementation: str | None = None
     base_model_name_or_path: str | None = None
@@ -94,6 +109,8 @@ class QSTConfig:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if self.downsample not in DOWNSAMPLE_KINDS:
             raise ValueError(f"downsample must be one of {DOWNSAMPLE_KINDS}, got {self.downsample!r}")
+        if self.side_init not in SIDE_INITS:
+            raise ValueError(f"side_init must be one of {SIDE_INITS}, got {self.side_init!r}")
         if self.task_type != "CAUSAL_LM":
             raise ValueError(f"task_type must be 'CAUSAL_LM' (the only task implemented), got {self.task_type!r}")
 

@@ -13,9 +13,16 @@ raw output of base layer `i` (before the final norm):
     g_0   = D_0(h_0)
     u_i   = (1 - z_i) ⊙ D_i(h_i) + z_i ⊙ g_{i-1},   z_i = σ(ζ_i)   i = 1..L
     g_i   = s_i(u_i)                                              side decoder layer i (width d/r)
-    o     = ĥ + γ ⊙ (U(RMSNorm_qst(g_L)) − ĥ),      ĥ = RMSNorm(h_L)  (identity_init, γ = 0 at init)
-      or  o = a ⊙ ĥ + (1 − a) ⊙ U(RMSNorm_qst(g_L)),  a = σ(ζ_lm)      (official, identity_init=False)
+    o     = a ⊙ ĥ + (1 − a) ⊙ U(RMSNorm_qst(g_L)),  a = σ(ζ_lm)      ĥ = RMSNorm(h_L); default (official):
+                                                                  ζ_lm = 1 fixed, a = σ(1) ≈ 0.73
+      or  o = ĥ + γ ⊙ (U(RMSNorm_qst(g_L)) − ĥ)                  identity_init=True: γ trained, 0 at init
     logits = LMHead(o)                                            frozen
+
+The side decoder layers start at PyTorch's default initialisation (Kaiming-uniform `nn.Linear` weights), as the
+official side layers, which are plain modules never passed through transformers' `post_init`; `side_init="normal"`
+gives transformers' normal(0, 0.02) instead. With the default gate the model is not the base model at init: the side
+network's output counts from the first step. `identity_init=True` starts exactly at the base model, but the side
+network then gets no gradient at step 0 (it is multiplied by γ = 0) and moves only as fast as the optimizer moves γ.
 """
 
 from __future__ import annotations
@@ -89,6 +96,17 @@ def side_config(base_config, config: QSTConfig):
     return side
 
 
+def reset_to_pytorch_init(module: nn.Module) -> None:
+    """Re-initialises every `nn.Linear` of `module` with PyTorch's default (Kaiming-uniform weights, uniform biases).
+
+    `AutoModel.from_config` runs transformers' `_init_weights` (normal(0, `initializer_range`) weights); the official
+    side layers are plain modules that keep PyTorch's defaults. Norm weights are 1 under both.
+    """
+    for sub in module.modules():
+        if isinstance(sub, nn.Linear):
+            sub.reset_parameters()
+
+
 class QSTSideNetwork(nn.Module):
     """Every trainable part of QST: downsamplers, side decoder stack, per-layer gates, upsample and output gate.
 
@@ -109,6 +127,8 @@ class QSTSideNetwork(nn.Module):
         self.downsample = nn.ModuleList([QSTDownsample(d, config) for _ in range(n_down)])
         self.side = AutoModel.from_config(side_config(base_config, config))
         self.side.embed_tokens = None  # inputs come as inputs_embeds = D_0(h_0)
+        if config.side_init == "pytorch":
+            reset_to_pytorch_init(self.side)
         width = d // config.reduction_factor
         # ζ_i, one gate vector per side layer: z_i = σ(ζ_i) weighs the previous side state against D_i(h_i)
         self.gate_logits = nn.Parameter(torch.full((n_layers, width), float(config.gate_init)))
@@ -116,9 +136,12 @@ class QSTSideNetwork(nn.Module):
         if config.identity_init:
             # γ in o = ĥ + γ ⊙ (U(ĝ) − ĥ); 0 at init, so the output equals the base model's exactly
             self.output_gate = nn.Parameter(torch.zeros(d))
-        else:
-            # ζ_lm in o = σ(ζ_lm) ⊙ ĥ + (1 − σ(ζ_lm)) ⊙ U(ĝ) (official `lm_head_z`, registered and trained here)
+        elif config.train_output_gate:
+            # ζ_lm in o = σ(ζ_lm) ⊙ ĥ + (1 − σ(ζ_lm)) ⊙ U(ĝ), trained
             self.output_gate = nn.Parameter(torch.full((d,), float(config.output_gate_init)))
+        else:
+            # ζ_lm fixed, as the official `lm_head_z` (a plain tensor, never trained); saved with the side weights
+            self.register_buffer("output_gate", torch.full((d,), float(config.output_gate_init)))
 
     def downsampler_for(self, state_index: int) -> QSTDownsample:
         """The downsampler of hidden state `state_index` (0: embeddings, i: output of base layer i)."""
@@ -464,7 +487,8 @@ def get_qst_model(base_model, config: QSTConfig | None = None) -> QSTModel:
     Args:
         base_model (`PreTrainedModel`): a Llama-family `*ForCausalLM`, plain or loaded in 4-bit with bitsandbytes
             (`BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4")`, extra `[quant]`).
-        config (`QSTConfig`, *optional*): defaults to `QSTConfig()` (r = 16, k = 16, adapter downsamplers).
+        config (`QSTConfig`, *optional*): defaults to `QSTConfig()` (r = 16, k = 16, adapter downsamplers, the
+            official fixed output gate σ(1) and PyTorch-initialised side layers).
     """
     if config is None:
         config = QSTConfig()
@@ -472,4 +496,4 @@ def get_qst_model(base_model, config: QSTConfig | None = None) -> QSTModel:
     return QSTModel(base_model, config)
 
 
-__all__ = ["QSTDownsample", "QSTModel", "QSTSideNetwork", "get_qst_model", "side_config"]
+__all__ = ["QSTDownsample", "QSTModel", "QSTSideNetwork", "get_qst_model", "reset_to_pytorch_init", "side_config"]

@@ -46,6 +46,9 @@ _EXPORTS = {
     "sink_statistics": ".search",
     "choice_accuracy": ".search",
     "choice_log_probs": ".search",
+    "choice_margins": ".search",
+    "ChoiceScorer": ".search",
+    "HeadSearch": ".search",
     "find_act_heads": ".search",
     "plot_attention_sinks": ".plotting",
 }
@@ -63,6 +66,8 @@ def __getattr__(name: str):
 __all__ = [
     "ACT_ATTENTION_KEY",
     "ActConfig",
+    "ChoiceScorer",
+    "HeadSearch",
     "SinkStatistics",
     "act_calibrate",
     "act_eager_attention_forward",
@@ -72,6 +77,7 @@ __all__ = [
     "capture_attention",
     "choice_accuracy",
     "choice_log_probs",
+    "choice_margins",
     "find_act_heads",
     "get_act_config",
     "plot_attention_sinks",

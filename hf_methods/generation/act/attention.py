@@ -34,14 +34,20 @@ def _causal_visibility(q_len: int, kv_len: int, device) -> torch.Tensor:
 
 
 def find_sinks(
-    probs: torch.Tensor, threshold: float = 0.1, visible: torch.Tensor | None = None
+    probs: torch.Tensor,
+    threshold: float = 0.1,
+    visible: torch.Tensor | None = None,
+    threshold_mode: str = "absolute",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     r"""Sink scores and sink sets of attention maps, as ACT detects them (steps 1-2 of `calibrate_attention`).
 
     Args:
         probs (`torch.Tensor` of shape `[..., Q, K]`): post-softmax attention.
-        threshold (`float`, *optional*, defaults to 0.1): absolute threshold on the sink score.
+        threshold (`float`, *optional*, defaults to 0.1): threshold on the sink score (see `threshold_mode`).
         visible (`torch.Tensor`, *optional*): bool `[..., Q, K]` visibility (default: causal, queries last).
+        threshold_mode (`str`, *optional*, defaults to `"absolute"`): `"absolute"` compares $s_j$ with `threshold`;
+            `"relative"` with $\alpha / N$, $\alpha$ = `threshold` and $N$ the number of keys some valid query sees
+            (the prompt length without padding).
 
     Returns:
         `(score [..., K], sinks [..., K], hidden_sinks [..., K], valid_queries [..., Q])`: the score
@@ -61,6 +67,11 @@ def find_sinks(
     seen_by = (visible & valid_q.unsqueeze(-1)).sum(-2)  # [..., K]: queries that can see key j (N - j if unpadded)
     received = (probs * valid_q.unsqueeze(-1).to(probs.dtype)).sum(-2)  # [..., K]
     score = received / seen_by.clamp(min=1).to(probs.dtype)
+    if threshold_mode == "relative":  # alpha / N, N the prompt's length without padding
+        length = (seen_by > 0).sum(-1, keepdim=True).clamp(min=1).to(probs.dtype)
+        threshold = threshold / length
+    elif threshold_mode != "absolute":
+        raise ValueError(f"threshold_mode must be 'absolute' or 'relative', got {threshold_mode!r}")
     sink = (score > threshold) & (seen_by > 0)
     # drop the first sink (the initial one); argmax of an all-False row is 0, whose entry is already False
     hidden = sink.scatter(-1, sink.to(torch.int8).argmax(-1, keepdim=True), False)
@@ -72,6 +83,7 @@ def calibrate_attention(
     beta: float = 0.4,
     threshold: float = 0.1,
     visible: torch.Tensor | None = None,
+    threshold_mode: str = "absolute",
 ) -> torch.Tensor:
     r"""Calibrates post-softmax attention maps (ACT, Yu et al. 2024, `atten_process_*` of the official code).
 
@@ -79,7 +91,9 @@ def calibrate_attention(
 
     1. sink score of key $j$: $s_j = \frac{1}{N - j} \sum_{i \ge j} A_{ij}$, the mean attention it receives from the
        queries that can see it;
-    2. sink set $S = \{ j : s_j > \text{threshold} \}$ minus its first element (the initial / BOS sink is kept);
+    2. sink set $S = \{ j : s_j > \tau \}$ minus its first element (the initial / BOS sink is kept), with
+       $\tau$ = `threshold` (absolute, the official criterion) or $\tau = \alpha / N$ (`threshold_mode="relative"`,
+       $\alpha$ = `threshold`, relative to the uniform level $1/N$);
     3. with $m_i = \sum_{s \in S} A_{is}$,
 
        $$\hat A_{ij} = \beta A_{ij} \ (j \in S), \qquad
@@ -97,17 +111,18 @@ def calibrate_attention(
         probs (`torch.Tensor` of shape `[..., Q, K]`):
             Post-softmax attention of the heads to calibrate.
         beta (`float`, *optional*, defaults to 0.4): fraction of attention a hidden sink keeps.
-        threshold (`float`, *optional*, defaults to 0.1): absolute sink threshold on $s_j$.
+        threshold (`float`, *optional*, defaults to 0.1): sink threshold on $s_j$, or alpha in relative mode.
         visible (`torch.Tensor` of shape broadcastable to `[..., Q, K]`, *optional*):
             Which query sees which key (bool). Defaults to causal attention where the Q queries are the last Q of the
             K positions.
+        threshold_mode (`str`, *optional*, defaults to `"absolute"`): `"absolute"` or `"relative"` (alpha / N).
 
     Returns:
         `torch.Tensor`: the calibrated maps, same shape and dtype as `probs`.
     """
     if probs.dim() < 2:
         raise ValueError(f"probs must have shape [..., Q, K], got {tuple(probs.shape)}")
-    _, _, sink, valid_q = find_sinks(probs, threshold, visible)
+    _, _, sink, valid_q = find_sinks(probs, threshold, visible, threshold_mode)
     s = sink.unsqueeze(-2).to(probs.dtype)  # [..., 1, K]
     sink_mass = (probs * s).sum(-1, keepdim=True)  # m_i
     rest = (probs * (1 - s)).sum(-1, keepdim=True)  # sum_{k not in S} A_ik
@@ -196,7 +211,9 @@ def act_eager_attention_forward(
         else:
             visible = mask > torch.finfo(mask.dtype).min / 2
         index = torch.tensor(heads, device=probs.device)
-        probs = probs.index_copy(1, index, calibrate_attention(probs[:, index], act.beta, act.threshold, visible))
+        probs = probs.index_copy(
+            1, index, calibrate_attention(probs[:, index], act.beta, act.threshold, visible, act.threshold_mode)
+        )
 
     attn_weights = probs.to(query.dtype)
     attn_weights = nn.functional.dropout(attn_weights, p=dropout, training=module.training)

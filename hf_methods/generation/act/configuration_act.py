@@ -28,6 +28,9 @@ ACT_ATTENTION_KEY = "act_eager"
 ACT_CONFIG_NAME = "act_config.json"
 """File name of a stand-alone `ActConfig` (`ActConfig.save_pretrained`), the analogue of PEFT's `adapter_config.json`."""
 
+THRESHOLD_MODES = ("absolute", "relative")
+"""How `ActConfig.threshold` is read: a mean attention weight, or a factor alpha over the uniform level 1/N."""
+
 CONFIG_ATTRIBUTE = "act_config"
 """Attribute of the model's `PreTrainedConfig` that holds `ActConfig.to_dict()`, so `config.json` carries it."""
 
@@ -77,8 +80,13 @@ class ActConfig:
         beta (`float`, *optional*, defaults to 0.4):
             The fraction of attention a hidden sink keeps (`BETA` of the official scripts). `beta=1` is a no-op.
         threshold (`float`, *optional*, defaults to 0.1):
-            Absolute sink threshold on the mean attention a key receives (`THRES` of the official scripts). It is not
-            relative to the uniform level `1/N`, so its meaning depends on the prompt length; record it.
+            Sink threshold on the mean attention a key receives. With `threshold_mode="absolute"` (the official
+            `THRES`) a key is a sink when its score exceeds `threshold` itself, whose meaning then depends on the
+            prompt length (0.1 is 10x the uniform level `1/N` at N = 100 tokens); record it.
+        threshold_mode (`str`, *optional*, defaults to `"absolute"`):
+            `"absolute"` or `"relative"`. With `"relative"`, `threshold` is a factor alpha over the uniform level and
+            a key is a sink when its score exceeds `alpha / N`, N being the number of (non-padding) tokens of the
+            prompt: the same criterion at every length.
         prefill_only (`bool`, *optional*, defaults to `True`):
             Calibrate only forwards whose query length equals the key length (prefill without cache), as in the
             official classification / multiple-choice evaluation. With `False`, cached decoding steps are calibrated
@@ -99,6 +107,7 @@ class ActConfig:
     heads: Any = field(default=())
     beta: float = 0.4
     threshold: float = 0.1
+    threshold_mode: str = "absolute"
     prefill_only: bool = True
     base_model_name_or_path: str | None = None
 
@@ -110,8 +119,15 @@ class ActConfig:
             raise ValueError(f"beta must be in [0, 1], got {self.beta}")
         if isinstance(self.threshold, bool) or not isinstance(self.threshold, (int, float)):
             raise TypeError(f"threshold must be a float in [0, 1), got {self.threshold!r}")
-        if not (0.0 <= float(self.threshold) < 1.0) or math.isnan(self.threshold):
-            raise ValueError(f"threshold must be in [0, 1) (a mean attention weight), got {self.threshold}")
+        if self.threshold_mode not in THRESHOLD_MODES:
+            raise ValueError(f"threshold_mode must be one of {THRESHOLD_MODES}, got {self.threshold_mode!r}")
+        if self.threshold_mode == "absolute":
+            if not (0.0 <= float(self.threshold) < 1.0) or math.isnan(self.threshold):
+                raise ValueError(f"threshold must be in [0, 1) (a mean attention weight), got {self.threshold}")
+        elif not (0.0 < float(self.threshold) < math.inf):
+            raise ValueError(
+                f"threshold must be a positive factor alpha (sinks score > alpha / N), got {self.threshold}"
+            )
         if not isinstance(self.prefill_only, bool):
             raise TypeError(f"prefill_only must be a bool, got {self.prefill_only!r}")
         self.beta, self.threshold = float(self.beta), float(self.threshold)
@@ -129,11 +145,12 @@ class ActConfig:
         return len(self.heads)
 
     def with_heads(self, heads) -> ActConfig:
-        """A copy with other heads and the same `beta`, `threshold` and `prefill_only`."""
+        """A copy with other heads and the same other settings."""
         return ActConfig(
             heads=heads,
             beta=self.beta,
             threshold=self.threshold,
+            threshold_mode=self.threshold_mode,
             prefill_only=self.prefill_only,
             base_model_name_or_path=self.base_model_name_or_path,
         )
@@ -144,6 +161,7 @@ class ActConfig:
             "heads": [list(p) for p in self.heads],
             "beta": self.beta,
             "threshold": self.threshold,
+            "threshold_mode": self.threshold_mode,
             "prefill_only": self.prefill_only,
             "base_model_name_or_path": self.base_model_name_or_path,
         }
@@ -152,7 +170,15 @@ class ActConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> ActConfig:
         if not isinstance(data, Mapping):
             raise TypeError(f"ActConfig.from_dict expects a mapping, got {type(data).__name__}")
-        unknown = set(data) - {"heads", "beta", "threshold", "prefill_only", "base_model_name_or_path", "method"}
+        unknown = set(data) - {
+            "heads",
+            "beta",
+            "threshold",
+            "threshold_mode",
+            "prefill_only",
+            "base_model_name_or_path",
+            "method",
+        }
         if unknown:
             raise ValueError(f"ActConfig: unknown keys {sorted(unknown)}")
         return cls(**{k: v for k, v in data.items() if k != "method"})
@@ -184,4 +210,4 @@ class ActConfig:
         return cls.from_dict(json.loads(path.read_text()))
 
 
-__all__ = ["ACT_ATTENTION_KEY", "ACT_CONFIG_NAME", "CONFIG_ATTRIBUTE", "ActConfig"]
+__all__ = ["ACT_ATTENTION_KEY", "ACT_CONFIG_NAME", "CONFIG_ATTRIBUTE", "THRESHOLD_MODES", "ActConfig"]

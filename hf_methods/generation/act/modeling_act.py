@@ -30,7 +30,7 @@ from .attention import register_act_attention
 from .configuration_act import ACT_ATTENTION_KEY, CONFIG_ATTRIBUTE, ActConfig
 
 _PREVIOUS = "_act_previous_attn_implementation"
-_ACT_KEYS = {"heads", "beta", "threshold", "prefill_only", "base_model_name_or_path"}
+_ACT_KEYS = {"heads", "beta", "threshold", "threshold_mode", "prefill_only", "base_model_name_or_path"}
 
 # registering is cheap and idempotent; doing it at import lets `from_pretrained` of a saved ACT model work
 register_act_attention()
@@ -81,7 +81,7 @@ def _as_config(config=None, **kwargs) -> ActConfig:
         return config
     if isinstance(config, dict) and set(config) <= _ACT_KEYS:
         return ActConfig.from_dict(config)
-    # a bare {layer: [heads]} dict or list of pairs: the DESIGN.md shorthand act_calibrate(model, calibrated_heads)
+    # a bare {layer: [heads]} dict or list of pairs: the shorthand act_calibrate(model, calibrated_heads)
     return ActConfig(heads=config, **{k: v for k, v in kwargs.items() if k != "heads"})
 
 

@@ -100,7 +100,11 @@ def plot_attention_sinks(
         for name, style in (("before", "-"), ("after", "--")):
             score = find_sinks(maps[name][layer][shown], config.threshold)[0].mean(0).numpy()
             ax.plot(score, style, marker=".", label=f"sink score {name}")
-        ax.axhline(config.threshold, color="grey", linestyle=":", label=f"threshold {config.threshold:g}")
+        if config.threshold_mode == "relative":  # alpha / N
+            level = config.threshold / score.shape[-1]
+            ax.axhline(level, color="grey", linestyle=":", label=f"threshold {config.threshold:g}/N = {level:.3g}")
+        else:
+            ax.axhline(config.threshold, color="grey", linestyle=":", label=f"threshold {config.threshold:g}")
         ax.set_yscale("log")
         ax.set_title(f"layer {layer}: sink score per token (beta={config.beta:g})")
         ax.set_xlabel("token")

@@ -45,7 +45,9 @@ def _pools(task: str, seed_pool: int = 0) -> tuple[dict[str, list[str]], dict[st
     raise ValueError(f"task must be one of {TASKS}, got {task!r}")
 
 
-def _clip(text: str, words: int) -> str:
+def _clip(text: str, words: int, rng: random.Random | None = None, min_words: int | None = None) -> str:
+    if min_words is not None:
+        words = rng.randint(min_words, words)
     return " ".join(text.split()[:words])
 
 
@@ -56,6 +58,7 @@ def build_fewshot_task(
     words: int = 8,
     seed: int = 0,
     exclude: set[str] | None = None,
+    min_words: int | None = None,
 ) -> list[dict]:
     """`num_examples` few-shot prompts of `task` (balanced labels), each with `shots` demonstrations.
 
@@ -65,6 +68,8 @@ def build_fewshot_task(
         shots (`int`, *optional*, defaults to 3): demonstrations per prompt (random labels, balanced when
             `shots` is a multiple of the number of classes).
         words (`int`, *optional*, defaults to 8): passages / glosses are clipped to this many words.
+        min_words (`int`, *optional*): when set, only passages of at least `min_words` words are used, each clipped
+            to a length drawn uniformly from `[min_words, words]` (e.g. 16-32-word passages).
         seed (`int`, *optional*, defaults to 0): the draw.
         exclude (`set[str]`, *optional*): query passages not to use (e.g. those of a calibration split); the used
             queries are added to it.
@@ -78,7 +83,14 @@ def build_fewshot_task(
         raise ValueError(f"shots must be an int >= 0, got {shots!r}")
     if not isinstance(words, int) or words < 1:
         raise ValueError(f"words must be a positive int, got {words!r}")
+    if min_words is not None and not (isinstance(min_words, int) and 1 <= min_words <= words):
+        raise ValueError(f"min_words must be an int in [1, words={words}], got {min_words!r}")
     pools, label_words, instruction, field = _pools(task)
+    if min_words is not None:
+        pools = {name: [t for t in texts if len(t.split()) >= min_words] for name, texts in pools.items()}
+        empty = [name for name, texts in pools.items() if not texts]
+        if empty:
+            raise ValueError(f"{task}: no passage of >= {min_words} words for {empty}")
     names = list(label_words)
     choices = [label_words[n] for n in names]
     rng = random.Random(f"{task}-{seed}")
@@ -87,7 +99,7 @@ def build_fewshot_task(
     for i in range(num_examples):
         label = i % len(names)
         while True:
-            query = _clip(rng.choice(pools[names[label]]), words)
+            query = _clip(rng.choice(pools[names[label]]), words, rng, min_words)
             if query not in exclude:
                 break
         exclude.add(query)
@@ -95,7 +107,7 @@ def build_fewshot_task(
         rng.shuffle(demo_labels)
         lines = [instruction]
         for j in demo_labels:
-            demo = _clip(rng.choice(pools[names[j]]), words)
+            demo = _clip(rng.choice(pools[names[j]]), words, rng, min_words)
             lines.append(f"Text: {demo}\n{field}{label_words[names[j]]}\n")
         lines.append(f"Text: {query}\n{field}")
         out.append({"text": "".join(lines), "choices": choices, "label": label, "query": query})

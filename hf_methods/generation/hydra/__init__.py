@@ -11,6 +11,7 @@ from hf_methods.lazy import lazy_exports
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
+        "HEAD_KINDS": ".configuration_hydra",
         "HydraConfig": ".configuration_hydra",
         "HydraHeads": ".modeling_hydra",
         "HydraHeadsOutput": ".modeling_hydra",
@@ -19,5 +20,6 @@ __getattr__, __dir__ = lazy_exports(
         "HydraTree": ".generation_hydra",
         "default_tree": ".generation_hydra",
         "hydra_generate": ".generation_hydra",
+        "HydraArguments": ".training",
     },
 )

@@ -114,8 +114,6 @@ class HydraConfig(PreTrainedConfig):
     initializer_range: float | int = 0.02
 
     def __post_init__(self, **kwargs):
-        if self.head_kind not in HEAD_KINDS:
-            raise ValueError(f"`head_kind` must be one of {HEAD_KINDS}, got {self.head_kind!r}.")
         plus = self.head_kind == "hydra++"
         if self.num_layers is None:
             self.num_layers = 4 if plus else 1

@@ -285,6 +285,11 @@ def hydra_generate(
         raise TypeError(f"`draft_heads` must be HydraHeads (got {type(draft_heads).__name__}).")
     if input_ids is None or input_ids.dim() != 2:
         raise ValueError("`input_ids` must be a (batch, seq_len) tensor of token ids.")
+    # before the batch check: generate() has already expanded the prompt to num_beams / num_return_sequences rows
+    if (getattr(generation_config, "num_beams", 1) or 1) > 1 or (
+        getattr(generation_config, "num_return_sequences", 1) or 1
+    ) > 1:
+        raise ValueError("hydra_generate does not support `num_beams` > 1 or `num_return_sequences` > 1.")
     if input_ids.shape[0] != 1:
         raise ValueError(
             f"hydra_generate supports batch size 1 only (like Medusa/Hydra), got `input_ids` with batch size "
@@ -306,10 +311,6 @@ def hydra_generate(
             "greedy acceptance reproduces greedy decoding: pass `do_sample=False`, or `acceptance='typical'` to "
             "sample (lossy)."
         )
-    if (getattr(generation_config, "num_beams", 1) or 1) > 1 or (
-        getattr(generation_config, "num_return_sequences", 1) or 1
-    ) > 1:
-        raise ValueError("hydra_generate does not support `num_beams` > 1 or `num_return_sequences` > 1.")
     tree_choices = tree_choices if tree_choices is not None else hc.tree_choices
     if tree_choices is None:
         tree_choices = default_tree(hc.num_heads, hc.tree_size)

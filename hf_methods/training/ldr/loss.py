@@ -336,7 +336,7 @@ class ALDRKLLoss(nn.Module):
         scores = self.normalize_scores(logits)
         lambdas = self.updated_lambdas(scores.detach(), self.lambdas[idx])
         if self.training:
-            self.lambdas[idx] = lambdas
+            self.lambdas[idx] = lambdas.to(self.lambdas.dtype)  # float64 logits update the float32 buffer
         lambdas = lambdas.to(device=logits.device, dtype=scores.dtype)
         shifted = margin_shifted_scores(scores, labels, self.margin)
         penalty = self.alpha * math.log(num_classes) / (2.0 * self.lambda0) * (lambdas - self.lambda0) ** 2

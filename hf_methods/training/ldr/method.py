@@ -21,7 +21,9 @@ METHOD = Method(
     claim=(
         "LDR-KL and the adaptive ALDR-KL losses are top-k consistent and robust to label noise; the CPU check "
         "asserts the cross-entropy and max-margin limits and ALDR's λ bounds exactly, and that on digits with 60% "
-        "uniform label noise both beat cross-entropy by ≥5 points of clean test accuracy."
+        "uniform label noise, with λ chosen per seed from {0.1, 1, 10} on a noisy validation split (cross-entropy's "
+        "learning rate tuned over three values the same way), both beat cross-entropy by ≥5 points of clean test "
+        "accuracy over 5 seeds."
     ),
     venue="ICML 2023",
     usage=(
@@ -35,8 +37,8 @@ METHOD = Method(
     notes=(
         "LDR-KL normalises scores as softplus(f)/mean(softplus(f)) and ALDR-KL as f/(‖f‖₁/K), as the official code "
         "does (normalize=False gives raw logits, where LDR-KL with c=0, λ=1 equals CE − log K). The claim run keeps "
-        "the official defaults (λ=10, c=0.1, α=2, lr 1e-3, steps at epochs 50/75) on a 64-256-256-10 tanh MLP; the "
-        "official code cross-validates λ over {0.1, 1, 10}, and its uniform noise may keep the true label while "
-        "ours always changes it."
+        "the official defaults (c=0.1, α=2, lr 1e-3, lr/10 at epochs 50/75) on a 64-256-256-10 tanh MLP and picks λ "
+        "from the official grid {0.1, 1, 10} on one noisy validation split (the official code uses 5-fold "
+        "cross-validation); the official uniform noise may keep the true label while ours always changes it."
     ),
 )
