@@ -64,6 +64,9 @@ class Method:
         on_transformers_import (`tuple[str, ...]`, *optional*): `"module:function"` callables run once transformers'
             modeling code (`transformers.modeling_utils`) is imported, so that `import hf_methods` alone makes saved
             checkpoints load, e.g. a function registering an attention implementation with `AttentionInterface`.
+        library_name (`str`, *optional*): The library that loads the method's checkpoints, for the model card's
+            metadata; by default `"transformers"` for models, `"peft"` for adapters, `"hf-methods"` otherwise. Set it
+            when the kind's default would be wrong (e.g. an adapter that peft cannot load).
         venue (`str`, *optional*): Publication venue, e.g. `"ICML 2023"`, when known.
         usage (`str`, *optional*): A short snippet showing the public API; it is run by the tests and shown in the
             README and the model card.
@@ -82,6 +85,7 @@ class Method:
     claim: str
     auto_classes: Mapping[str, str] = field(default_factory=dict)
     on_transformers_import: tuple[str, ...] = ()
+    library_name: str | None = None
     venue: str = ""
     usage: str = ""
     notes: str = ""

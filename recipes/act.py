@@ -10,19 +10,35 @@ candidate: checkpoints and `--resume_from_checkpoint` work per candidate), score
 log-probability margin (`--score margin`) or accuracy. It then scores a held-out split with and without the heads.
 The search itself lives in the package (`hf_methods.generation.act.HeadSearch`); this script is its entry point.
 
-No weight changes: the output folder holds `act_config.json` (the heads, beta, threshold), the model's `config.json`
-with the ACT settings in it, the tokenizer, `metrics.json`, a sink plot in `assets/` and the card. By default the
-540 MB base weights are not copied; load the calibrated model with
+The weights are not changed, only the attention function of the chosen heads, but by default the output folder is a
+stand-alone checkpoint: the (unchanged) weights, a `config.json` that carries the ACT settings (`act_config`,
+`attn_implementation="act_eager"`), `act_config.json` (the heads, beta, threshold), the tokenizer, `metrics.json`,
+`search_history.json`, a sink plot in `assets/` and the card. It loads calibrated with
 
 ```python
-from hf_methods.generation.act import ActConfig, apply_act  # using the package registers "act_eager"
+import hf_methods  # registers the "act_eager" attention function with transformers
+from transformers import AutoModelForCausalLM
+
+model = AutoModelForCausalLM.from_pretrained("outputs/act")
+```
+
+Without hf-methods, transformers refuses the folder with `Specified attn_implementation="act_eager" is not
+supported`: `pip install hf-methods` and `import hf_methods` first. With `--save_weights false` the folder holds no
+weights (a few kB instead of a copy of the base) and `from_pretrained` of it alone fails; load the base with its
+config instead:
+
+```python
+import hf_methods
 from transformers import AutoConfig, AutoModelForCausalLM
 
 model = AutoModelForCausalLM.from_pretrained(base_path, config=AutoConfig.from_pretrained("outputs/act"))
 # or: apply_act(AutoModelForCausalLM.from_pretrained(base_path), ActConfig.from_pretrained("outputs/act"))
 ```
 
-With `--save_weights` the folder is a stand-alone checkpoint: `AutoModelForCausalLM.from_pretrained("outputs/act")`.
+Your own multiple-choice task: `--dataset_name_or_path prompts.jsonl` with one `{"text": prompt, "choices": [" yes",
+" no"], "label": 0}` per line (text with its demonstrations; each choice scored by its first token). The rows are
+shuffled with `--seed`; the first `--n_calibration` are the search's data and the next (up to `--n_eval`) the
+held-out split, and `--task`, `--shots`, `--words` and `--min_words` are not used.
 
 Usage:
 
@@ -32,7 +48,10 @@ accelerate launch recipes/act.py --task wordnet-pos --shots 8 --words 16 --min_w
 accelerate launch recipes/act.py --beta 0.4 --threshold 0.1 --strategy greedy
 accelerate launch recipes/act.py --threshold 10 --threshold_mode relative          # sinks score > 10 / N
 accelerate launch recipes/act.py --resume_from_checkpoint latest
-accelerate launch recipes/act.py --save_weights --push_to_hub --hub_model_id me/smollm2-act
+accelerate launch recipes/act.py --dataset_name_or_path prompts.jsonl --n_calibration 64 --n_eval 256
+accelerate launch recipes/act.py --model_name_or_path tiny --n_calibration 4 --n_eval 4 --max_candidates 2  # smoke
+accelerate launch recipes/act.py --save_weights false                   # ACT settings only, no copy of the weights
+accelerate launch recipes/act.py --push_to_hub --hub_model_id me/smollm2-act
 ```
 
 The search is sequential (each step depends on the heads kept so far): extra processes repeat the same work.
@@ -41,30 +60,29 @@ The search is sequential (each step depends on the heads kept so far): extra pro
 from __future__ import annotations
 
 import json
+import random
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from hf_methods.common.data import load_causal_lm
 from hf_methods.common.layers import parse_layers
 from hf_methods.generation.act import ActConfig, ChoiceScorer, HeadSearch, apply_act, plot_attention_sinks
 from hf_methods.generation.act.configuration_act import THRESHOLD_MODES
 from hf_methods.generation.act.search import SCORES, STRATEGIES, default_search_layers
-from hf_methods.generation.act.tasks import TASKS, build_fewshot_task
-from hf_methods.harness.recipe import RecipeArguments, RecipeRunner, parse_recipe_args
+from hf_methods.generation.act.tasks import TASKS, build_fewshot_task, choice_examples
+from hf_methods.harness.recipe import PretrainedRecipeArguments, RecipeRunner, parse_recipe_args
 
 SLUG = "act"
-SMOLLM2_HUB_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 @dataclass
-class ActArguments(RecipeArguments):
-    model_name_or_path: str = field(
-        default="smollm2",
-        metadata={"help": "'smollm2' (the offline SmolLM2-135M-Instruct), 'tiny' (a random 4-layer Llama, smoke "
-                  "tests) or a local transformers folder."},
-    )  # fmt: skip
+class ActArguments(PretrainedRecipeArguments):
+    """The recipe's flags; `--model_name_or_path` and `--dataset_name_or_path` (rows of `text`, `choices`, `label`;
+    default: the embedded `--task`) are the shared ones."""
+
     task: str = field(default="corpus-source", metadata={"help": f"Embedded few-shot task, one of {TASKS}."})
     shots: int = field(default=6, metadata={"help": "Demonstrations per prompt."})
     words: int = field(default=32, metadata={"help": "Passages / glosses are clipped to at most this many words."})
@@ -93,8 +111,9 @@ class ActArguments(RecipeArguments):
     score: str = field(default="margin", metadata={"help": f"Calibration score, one of {SCORES}."})
     batch_size: int = field(default=8, metadata={"help": "Evaluation batch size."})
     save_weights: bool = field(
-        default=False, metadata={"help": "Also write the (unchanged) weights: a stand-alone calibrated checkpoint."}
-    )
+        default=True, metadata={"help": "Write the (unchanged) weights, so `from_pretrained(output_dir)` loads the "
+                                "calibrated model; false: only the configs (load the base with the folder's config)."}
+    )  # fmt: skip
     checkpoint_every: int = field(default=4, metadata={"help": "Save a resumable checkpoint every N candidates."})
 
     def validate(self) -> None:
@@ -125,6 +144,24 @@ class ActArguments(RecipeArguments):
             self.task, n, self.shots, self.words, seed=seed, exclude=exclude, min_words=self.min_words or None
         )
 
+    def calibration_and_held_out(self) -> tuple[list[dict], list[dict]]:
+        """The search's prompts and the held-out prompts: from `--dataset_name_or_path` (shuffled with `--seed`, the
+        first `--n_calibration` rows, then up to `--n_eval`), or drawn from the embedded `--task` without overlap."""
+        if self.dataset_name_or_path is None:
+            used: set[str] = set()  # the held-out prompts exclude the calibration queries
+            calibration = self.prompts(self.n_calibration, self.seed, used)
+            return calibration, self.prompts(self.n_eval, 10_000 + self.seed, used)
+        from hf_methods.common.data import load_user_dataset
+
+        source = f"--dataset_name_or_path {self.dataset_name_or_path}"
+        rows = choice_examples(load_user_dataset(self.dataset_name_or_path), source=source)
+        random.Random(self.seed).shuffle(rows)
+        if len(rows) <= self.n_calibration:
+            raise ValueError(
+                f"{source}: {len(rows)} rows leave none held out after --n_calibration {self.n_calibration}"
+            )
+        return rows[: self.n_calibration], rows[self.n_calibration : self.n_calibration + self.n_eval]
+
     def head_search(self, model, calibration: list[dict], tokenizer) -> HeadSearch:
         """The head search these arguments describe (layers: `--layers`, or the official default range)."""
         num_layers = model.config.num_hidden_layers
@@ -137,7 +174,8 @@ class ActArguments(RecipeArguments):
 
 
 class CalibratedFolder(torch.nn.Module):
-    """What `RecipeRunner.finish` saves: the ACT config and the model config (and the weights with --save_weights)."""
+    """What `RecipeRunner.finish` saves: the ACT config, the model config and, unless `--save_weights false`, the
+    weights."""
 
     def __init__(self, model, config: ActConfig, save_weights: bool):
         super().__init__()
@@ -154,30 +192,13 @@ class CalibratedFolder(torch.nn.Module):
             self.act_config.save_pretrained(save_directory)
 
 
-def load_model(name: str):
-    if name == "smollm2":
-        from hf_methods.common.data import load_smollm2
-
-        model, tokenizer = load_smollm2()
-        return model, tokenizer, SMOLLM2_HUB_ID
-    if name == "tiny":
-        from hf_methods.common.tiny import byte_tokenizer, tiny_llama
-
-        return tiny_llama(seed=0, num_hidden_layers=4), byte_tokenizer(), None
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    return AutoModelForCausalLM.from_pretrained(name), AutoTokenizer.from_pretrained(name), name
-
-
 def main(argv=None):
     args = parse_recipe_args(ActArguments, argv, slug=SLUG)
     runner = RecipeRunner(args, slug=SLUG)
-    model, tokenizer, base_id = load_model(args.model_name_or_path)
+    model, tokenizer, base_id = load_causal_lm(args.model_name_or_path)
     model = model.to(runner.accelerator.device).eval()
     model.set_attn_implementation("eager")
-    used: set[str] = set()
-    calibration = args.prompts(args.n_calibration, args.seed, used)
-    held_out = args.prompts(args.n_eval, 10_000 + args.seed, used)
+    calibration, held_out = args.calibration_and_held_out()
 
     with torch.no_grad():
         search = args.head_search(model, calibration, tokenizer)
@@ -232,6 +253,8 @@ def main(argv=None):
         tokenizer=tokenizer,
         base_model=base_id,
         model_name=f"{SLUG}-{Path(args.output_dir).name}",
+        # with its weights the folder is a transformers checkpoint (after `import hf_methods`)
+        card_kwargs={"library_name": "transformers", "pipeline_tag": "text-generation"} if args.save_weights else None,
     )
 
 

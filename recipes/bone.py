@@ -1,8 +1,12 @@
 """Fine-tune SmolLM2-135M-Instruct with Bone (P46 `bone`, Kang, arXiv 2409.15371), LoRA or PiSSA on word problems.
 
-The task is built in code (`hf_methods.common.instruct`): arithmetic word problems with exact integer answers, the
-loss taken on the answer tokens only, evaluated by held-out answer loss and greedy exact-match accuracy. `--method`
-picks the adapter on the same layers:
+The default task is built in code (`hf_methods.common.instruct`): arithmetic word problems with exact integer answers,
+the loss taken on the answer tokens only, evaluated by held-out answer loss and greedy exact-match accuracy. Your own
+data: `--dataset_name_or_path data.jsonl`, one JSON object per line with a `prompt` and an `answer` field (or a
+`datasets` name with those columns); `--n_eval` rows are held out at random, the loss is again on the answer tokens,
+and the evaluation is the held-out answer loss (exact match needs integer answers, so it is only run on the built-in
+problems). The base is `--model_name_or_path` (default: the offline SmolLM2-135M-Instruct; `tiny` for a smoke run;
+a local folder or Hub id), named on the output's card. `--method` picks the adapter on the same layers:
 
 - `bone`: PEFT's MiSS through `hf_methods.adapters.bone.BoneConfig`; `--variant bat` (default) is the paper-v1 Bone
   (`W'_{a,b} = W_{a,b} + W_{a,b} B_a + B_a`), `bone` the v4+/DiSHA Bone, `mini` MiSS-mini;
@@ -32,6 +36,8 @@ accelerate launch recipes/bone.py                                  # Bone (Bat) 
 accelerate launch recipes/bone.py --method lora --output_dir outputs/bone-lora
 accelerate launch recipes/bone.py --method pissa --output_dir outputs/bone-pissa
 accelerate launch recipes/bone.py --variant bone --r 64            # the v4+ / MiSS "Bone"
+accelerate launch recipes/bone.py --dataset_name_or_path my.jsonl  # rows {"prompt": ..., "answer": ...}
+accelerate launch recipes/bone.py --model_name_or_path tiny --r 16 --max_steps 5  # seconds: smoke run
 accelerate launch recipes/bone.py --resume_from_checkpoint latest  # continue a killed run
 python recipes/bone.py --help                                      # every knob
 ```
@@ -43,7 +49,7 @@ from pathlib import Path
 
 import torch
 
-from hf_methods.adapters.bone.training import BASE_MODEL_ID, BoneArguments
+from hf_methods.adapters.bone.training import BoneArguments, card_details
 from hf_methods.harness.recipe import RecipeRunner, parse_recipe_args
 
 SLUG = "bone"
@@ -102,19 +108,39 @@ def main(argv: list[str] | None = None):
         train_step,
         word_problem_splits,
     )
-    from hf_methods.common.data import load_smollm2
-    from hf_methods.common.instruct import collate_sft
+    from hf_methods.common.data import load_causal_lm, load_user_dataset
+    from hf_methods.common.instruct import collate_sft, prompt_answer_pairs, split_pairs, user_sft_dataset
 
     args = parse_recipe_args(BoneArguments, argv, slug=SLUG)
+    user_data = None
+    if args.dataset_name_or_path is not None:  # read before the model: a bad file fails in seconds
+        user_data = load_user_dataset(args.dataset_name_or_path)
     runner = RecipeRunner(args, slug=SLUG)
     acc = runner.accelerator
-    if acc.device.type == "cpu" and args.cpu_threads > 0:
-        torch.set_num_threads(args.cpu_threads)
 
-    base, tokenizer = load_smollm2(dtype=torch.bfloat16 if args.bf16 else torch.float32)
+    base, tokenizer, base_id = load_causal_lm(
+        args.model_name_or_path, dtype=torch.bfloat16 if args.bf16 else torch.float32
+    )
+    chat_template = tokenizer.chat_template
+    if user_data is not None:
+        train_pairs, test_pairs = split_pairs(prompt_answer_pairs(user_data), args.n_train, args.n_eval)
+        data = {
+            split: user_sft_dataset(pairs, tokenizer, args.max_length, chat_template=args.chat_template)
+            for split, pairs in (("train", train_pairs), ("test", test_pairs))
+        }
+    else:
+        data = word_problem_splits(
+            tokenizer, args.n_train, args.n_eval, args.max_length, chat_template=args.chat_template
+        )
     bone_config = args.bone_config(base.config.num_hidden_layers)
     model, info = build_adapter(
-        base, args.method, bone_config, lora_rank=args.lora_rank, lora_alpha=args.lora_alpha, dropout=args.dropout
+        base,
+        args.method,
+        bone_config,
+        lora_rank=args.lora_rank,
+        lora_alpha=args.lora_alpha,
+        dropout=args.dropout,
+        base_model_name=base_id,
     )
     runner.print(f"[{SLUG}] {args.method}" + (f" ({args.variant})" if args.method == "bone" else "") + f": {info}")
     pissa_init = None
@@ -122,8 +148,6 @@ def main(argv: list[str] | None = None):
         pissa_init = runner.output_dir / "pissa_init"
         model.save_pretrained(pissa_init)  # the initial adapter, for the conversion to plain LoRA at the end
 
-    chat_template = tokenizer.chat_template
-    data = word_problem_splits(tokenizer, args.n_train, args.n_eval, args.max_length, chat_template=args.chat_template)
     collate = collate_sft(tokenizer.pad_token_id)
     loader = torch.utils.data.DataLoader(data["train"], batch_size=args.batch_size, shuffle=True, collate_fn=collate)
     optimizer = make_optimizer(model, args.learning_rate, args.weight_decay)
@@ -138,13 +162,14 @@ def main(argv: list[str] | None = None):
     unwrapped = acc.unwrap_model(model)
 
     def held_out(n_accuracy: int = 0) -> dict:
+        problems = data.get("test_problems", [])  # exact match: the built-in problems only (integer answers)
         return evaluate(
             unwrapped,
             tokenizer,
             data["test"],
-            data["test_problems"],
+            problems,
             batch_size=args.batch_size,
-            n_accuracy=n_accuracy,
+            n_accuracy=n_accuracy if problems else 0,
         )
 
     if start == 0 and args.eval_every:
@@ -160,20 +185,13 @@ def main(argv: list[str] | None = None):
 
     final = held_out(args.n_accuracy)
     metrics = {"eval/answer_loss": final["answer_loss"]}
-    if args.n_accuracy:
+    if "exact_match" in final:
         metrics["eval/exact_match"] = final["exact_match"]
     metrics["trainable_parameters"] = info["trainable_parameters"]
     runner.log(metrics, args.max_steps, force=True)
     tokenizer.chat_template = chat_template  # the saved tokenizer keeps SmolLM2's chat template
     to_save = _PissaAsLora(unwrapped, pissa_init) if pissa_init is not None else model
-    runner.finish(
-        to_save,
-        metrics=metrics,
-        tokenizer=tokenizer,
-        base_model=BASE_MODEL_ID,
-        model_name=f"smollm2-135m-{args.method}",
-        card_kwargs={"pipeline_tag": "text-generation"},
-    )
+    runner.finish(to_save, metrics=metrics, tokenizer=tokenizer, **card_details(args, base_id))
     return metrics
 
 

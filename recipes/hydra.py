@@ -2,10 +2,12 @@
 
 Ankner et al., "Hydra: Sequentially-Dependent Draft Heads for Medusa Decoding" (COLM 2024).
 
-1. Self-distillation (cached with `datasets` under `--data_dir`, default `<output_dir>/data`, reused when the data
-   settings match): prompts are the first `--prompt_tokens` tokens of paragraphs of the offline corpora, the base
-   continues each with `--new_tokens` greedy tokens, and the base's last hidden states of every sequence are stored
-   with it (the heads then train without running the base again).
+1. Self-distillation (cached with `datasets` under `--data_dir`, default `<output_dir>/checkpoints/distilled-data`,
+   which is training state and never pushed; reused when the data settings match): prompts are the first
+   `--prompt_tokens` tokens of the texts of `--dataset_name_or_path` (a `text` column) or, by default, of paragraphs
+   of the offline `--corpora`; the base (`--model_name_or_path`, default the offline SmolLM2-135M-Instruct) continues
+   each with `--new_tokens` greedy tokens, and the base's last hidden states of every sequence are stored with it
+   (the heads then train without running the base again).
 2. Training: only the heads learn; the teacher logits of the distillation loss are `lm_head(hidden_states)`. AdamW,
    linear warm-up then `--lr_scheduler_type` (cosine, as the official recipe) from `transformers.get_scheduler`.
 3. Evaluation: per-head top-1 agreement with the base's greedy continuation on held-out sequences, and tokens per
@@ -20,19 +22,21 @@ Usage:
 ```bash
 accelerate launch recipes/hydra.py --head_kind hydra++                      # SmolLM2-135M, offline
 accelerate launch recipes/hydra.py --head_kind medusa --data_dir outputs/hydra-data   # share the distilled data
+accelerate launch recipes/hydra.py --model_name_or_path tiny --max_steps 4 --n_sequences 8 --n_eval 2   # smoke
 accelerate launch recipes/hydra.py --head_kind hydra --max_steps 400 --share_lm_head false   # official own heads
 accelerate launch recipes/hydra.py --head_kind hydra++ --resume_from_checkpoint latest
 accelerate launch recipes/hydra.py --push_to_hub --hub_model_id me/smollm2-hydra-heads
 ```
 
-The output folder holds the heads only (`AutoModel.from_pretrained(folder, trust_remote_code=True)`), with
-`custom_generate/generate.py`: `base.generate(ids, custom_generate=folder, trust_remote_code=True)` decodes with them.
+The output folder holds the heads only, with `custom_generate/generate.py`. The heads reference their base: the frozen
+copies of its embedding and lm_head are not saved (`--save_base_weights` keeps them), and loading takes them from the
+base again: `HydraHeads.from_pretrained(folder, base_model=base)`, or
+`base.generate(ids, custom_generate=folder, trust_remote_code=True, draft_heads=folder)` (hf-methods installed).
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 
@@ -56,18 +60,16 @@ def main(argv=None):
 
     args = parse_recipe_args(HydraArguments, argv, slug=SLUG)
     runner = RecipeRunner(args, slug=SLUG)
-    base, tokenizer, base_name = load_base(args.base_model)
-    data_dir = Path(args.data_dir) if args.data_dir else Path(args.output_dir) / "data"
-    data_dir.mkdir(parents=True, exist_ok=True)
+    base, tokenizer, base_name = load_base(args.model_name_or_path)
     with runner.accelerator.main_process_first():
-        dataset = self_distill(args, base, tokenizer, data_dir, runner.is_main_process)
+        dataset = self_distill(args, base, tokenizer, args.distilled_data_dir, runner.is_main_process)
     split = dataset.train_test_split(test_size=args.n_eval, shuffle=False) if args.n_eval else {"train": dataset}
     train_ids, train_labels, train_hidden = dataset_tensors(split["train"])
     eval_data = dataset_tensors(split["test"]) if args.n_eval else (train_ids[:0], train_labels[:0], train_hidden[:0])
 
     torch.manual_seed(args.seed)
     heads = HydraHeads.from_base(base, **args.heads_kwargs())
-    heads.config.base_model_name_or_path = base_name
+    heads.config.base_model_name_or_path = base_name  # None (the tiny smoke base): saved standalone
     optimizer = make_optimizer(heads, args.learning_rate, args.resolved_weight_decay)
     scheduler = make_scheduler(optimizer, args.max_steps, args.warmup_steps, args.lr_scheduler_type)
     train = torch.utils.data.TensorDataset(train_ids, train_labels, train_hidden)
@@ -89,6 +91,7 @@ def main(argv=None):
         runner.maybe_checkpoint(step)
 
     unwrapped = runner.accelerator.unwrap_model(heads)
+    prompt_source = args.dataset_name_or_path or args.corpora
     metrics = {}
     if runner.is_main_process:
         metrics = evaluate(base, unwrapped, eval_data, args.prompt_tokens, args.eval_prompts, args.eval_new_tokens)
@@ -96,7 +99,7 @@ def main(argv=None):
         heads,
         metrics=metrics,
         base_model=base_name,
-        datasets=[f"self-distilled from {base_name} on {args.corpora}"],
+        datasets=[f"self-distilled from {base_name or args.model_name_or_path} on {prompt_source}"],
         tokenizer=None,
     )
     return metrics

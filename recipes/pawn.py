@@ -1,15 +1,21 @@
 """Train a PAWN machine-written-text detector (P08) on cached backbone features.
 
     accelerate launch recipes/pawn.py                                  # SmolLM2-135M backbone, committed data set
-    accelerate launch recipes/pawn.py --backbone tiny --max_steps 20   # seconds: in-code tiny Llama, smoke test
+    accelerate launch recipes/pawn.py --model_name_or_path tiny --max_steps 20   # seconds: in-code tiny Llama
+    accelerate launch recipes/pawn.py --dataset_name_or_path my.jsonl  # rows {"text": ..., "label": 0/1}
     accelerate launch recipes/pawn.py --resume_from_checkpoint latest
 
-Steps: load `data/pawn/detection.jsonl`; keep `--train_domains`, split their openings into train / in-domain eval
-(`--eval_fraction`), the `--eval_domain` is the unseen domain; run the frozen backbone once over every text with
-`datasets.map` (cached under `--feature_cache_dir`, recomputed when the backbone, tokenizer or `--max_length` changes);
-standardise the metrics with training statistics; train only the heads (AdamW, clip 1, label smoothing 0.2, 15 %
-token dropout: the paper's Table 1); evaluate AUROC / macro-F1 / recall at 5 % FPR; write a Hub-ready folder (head
-weights, config naming the backbone, remote code, tokenizer, card). The backbone is not saved.
+Steps: load the data (default `data/pawn/detection.jsonl`; or `--dataset_name_or_path`, a JSON/JSONL file or
+`datasets` name with `text` and `label` fields, 1 = machine); with a `domain` field keep `--train_domains`, split
+their openings into train / in-domain eval (`--eval_fraction`) and use `--eval_domain` as the unseen domain, without
+one hold out `--eval_fraction` of the rows; run the frozen backbone (`--model_name_or_path`) once over every text
+with `datasets.map` (cached under `--feature_cache_dir`, recomputed when the backbone, tokenizer or `--max_length`
+changes); standardise the metrics with training statistics; train only the heads (AdamW, clip 1, label smoothing
+0.2, 15 % token dropout: the paper's Table 1); pick the decision threshold on the training documents and store it in
+the config (`decision_threshold`, applied by the model's two-class logits, so `pipeline("text-classification")`
+answers `human` / `machine` by it); evaluate AUROC / macro-F1 / recall at 5 % FPR; write a Hub-ready folder (head
+weights, config naming the backbone, remote code, tokenizer, card naming the base and the data). The backbone is not
+saved.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from hf_methods.harness.recipe import RecipeRunner, parse_recipe_args
-from hf_methods.models.pawn.training import PawnArguments, build_backbone, split
+from hf_methods.models.pawn.training import PawnArguments, build_backbone, load_detection_data, split
 
 SLUG = "pawn"
 
@@ -37,20 +43,17 @@ def main(argv=None):
         PawnForSequenceClassification,
         cache_pawn_features,
         fit_metric_normalization,
-        load_pawn_dataset,
         predict_logits,
     )
     from hf_methods.models.pawn.baselines import best_threshold, detection_metrics
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    data, data_name = load_detection_data(args)  # before the backbone: a bad file fails in seconds
+    idx = split(data, args)
     runner = RecipeRunner(args, slug=SLUG)
-    backbone_kwargs, lm, tokenizer = build_backbone(args)
+    backbone_kwargs, lm, tokenizer, base_id = build_backbone(args)
     config = args.pawn_config(**backbone_kwargs)
     model = PawnForSequenceClassification(config, backbone=lm)
 
-    data = load_pawn_dataset(args.data_file)
-    idx = split(data, args)
     feature_dir = Path(args.feature_cache_dir) if args.feature_cache_dir else cache_dir() / "pawn-features"
     with runner.accelerator.main_process_first():  # one process computes the cache, the others read it
         feats = cache_pawn_features(data, model, tokenizer, batch_size=args.feature_batch_size, cache_dir=feature_dir)
@@ -86,13 +89,14 @@ def main(argv=None):
     detector.config.decision_threshold = float(threshold)  # logit threshold chosen on the training set
     runner.log(metrics, runner.step, force=True)
     runner.print(f"[{SLUG}] " + ", ".join(f"{k} = {v:.3f}" for k, v in metrics.items()))
-    base = None if args.backbone == "tiny" else "HuggingFaceTB/SmolLM2-135M-Instruct"
+    user_data = args.dataset_name_or_path is not None
     runner.finish(
         detector,
         metrics=metrics,
         tokenizer=tokenizer,
-        base_model=base,
-        datasets=["hf-methods/pawn-detection (data/pawn/detection.jsonl)"],
+        base_model=base_id,  # the backbone's Hub id; 'tiny' and local folders show in the card's command
+        datasets=None if user_data and data_name != args.dataset_name_or_path else [data_name],
+        card_kwargs={"pipeline_tag": "text-classification", "run_task": {"dataset_name": data_name}},
     )
 
 

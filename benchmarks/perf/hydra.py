@@ -56,7 +56,8 @@ def main(argv=None):
 
     base, tokenizer = load_smollm2()
     base.eval()
-    heads = {k: HydraHeads.from_pretrained(Path(args.heads_dir) / f"hydra-{k}").eval() for k in KINDS}
+    # the saved heads reference the base: its embedding and lm_head are tied back in, not loaded from the folder
+    heads = {k: HydraHeads.from_pretrained(Path(args.heads_dir) / f"hydra-{k}", base_model=base).eval() for k in KINDS}
     num_heads = min(h.config.num_heads for h in heads.values())
     tree = default_tree(num_heads, args.tree_size)
     prompts = held_out_prompts(tokenizer, args.n_prompts, args.prompt_tokens)

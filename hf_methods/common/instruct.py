@@ -106,15 +106,86 @@ def build_sft_dataset(problems: list[Problem], tokenizer, max_length: int = 64):
 
     Examples longer than `max_length` tokens are truncated from the left of the prompt, never through the answer.
     """
+    return _tokenize_sft([(format_prompt(p, tokenizer), p.answer) for p in problems], tokenizer, max_length)
+
+
+# ------------------------------------------------------------------------------------------- a user's own pairs
+
+#: Field names of a user's prompt/answer data set (`--dataset_name_or_path` of the fine-tuning recipes).
+PROMPT_FIELDS = ("prompt", "question")
+ANSWER_FIELD = "answer"
+
+
+def prompt_answer_pairs(dataset, source: str = "--dataset_name_or_path") -> list[tuple[str, str]]:
+    """`[(prompt, answer), ...]` of a user's data set (a `datasets.Dataset`, e.g. from `common.data.load_user_dataset`).
+
+    Each row needs a `prompt` (or `question`) field and an `answer` field; numbers become text.
+
+    Raises:
+        `ValueError`: naming `source`, for a missing field (listing the fields the data has), an empty prompt or
+            answer (naming the row), or an empty data set.
+    """
+    columns = list(dataset.column_names)
+    prompt_field = next((name for name in PROMPT_FIELDS if name in columns), None)
+    if prompt_field is None or ANSWER_FIELD not in columns:
+        raise ValueError(
+            f"{source}: each row needs a 'prompt' (or 'question') field and an 'answer' field (what the model learns "
+            f"to write after the prompt); the data set has the fields {columns}"
+        )
+    pairs = []
+    for i, row in enumerate(dataset):
+        prompt, answer = row[prompt_field], row[ANSWER_FIELD]
+        if prompt is None or answer is None or not str(prompt).strip() or not str(answer).strip():
+            raise ValueError(f"{source}: row {i} has an empty {prompt_field!r} or 'answer'")
+        pairs.append((str(prompt), str(answer)))
+    if not pairs:
+        raise ValueError(f"{source}: the data set has no rows")
+    return pairs
+
+
+def split_pairs(pairs: list, n_train: int, n_eval: int, seed: int = 0) -> tuple[list, list]:
+    """`(train, held_out)`: `n_eval` rows held out at random (a fixed `seed`, independent of any run's seed), at most
+    `n_train` of the others (in their original order) for training.
+
+    Raises:
+        `ValueError`: fewer than `n_eval + 1` rows.
+    """
+    if len(pairs) <= n_eval:
+        raise ValueError(f"the data set has {len(pairs)} rows: too few to hold out {n_eval} (--n_eval) and train")
+    order = random.Random(seed).sample(range(len(pairs)), len(pairs))
+    held_out = [pairs[i] for i in order[:n_eval]]
+    train = [pairs[i] for i in sorted(order[n_eval:])][:n_train]
+    return train, held_out
+
+
+def user_sft_dataset(pairs: list[tuple[str, str]], tokenizer, max_length: int = 64, *, chat_template: bool = True):
+    """A user's `(prompt, answer)` pairs tokenized as :func:`build_sft_dataset` does the word problems: the prompt in
+    the tokenizer's chat template (when it has one and `chat_template`) or the plain `Question:/Answer:` layout, loss
+    on the answer and EOS tokens only, prompts cut on the left to fit `max_length`."""
+
+    def prompt_text(prompt: str) -> str:
+        if chat_template and getattr(tokenizer, "chat_template", None):
+            return tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
+        return f"Question: {prompt}\nAnswer: "
+
+    return _tokenize_sft([(prompt_text(prompt), answer) for prompt, answer in pairs], tokenizer, max_length)
+
+
+def _tokenize_sft(texts: list[tuple[str, str]], tokenizer, max_length: int):
+    """`(formatted prompt, answer)` pairs -> `input_ids`, `attention_mask`, `labels` (-100 on the prompt)."""
     from datasets import Dataset
 
     eos = tokenizer.eos_token or ""
     rows = []
-    for p in problems:
-        prompt_ids = tokenizer(format_prompt(p, tokenizer), add_special_tokens=False).input_ids
-        answer_ids = tokenizer(p.answer + eos, add_special_tokens=False).input_ids
+    for prompt, answer in texts:
+        prompt_ids = tokenizer(prompt, add_special_tokens=False).input_ids
+        answer_ids = tokenizer(answer + eos, add_special_tokens=False).input_ids
         if len(answer_ids) >= max_length:
-            raise ValueError(f"max_length={max_length} cannot hold the answer ({len(answer_ids)} tokens)")
+            raise ValueError(
+                f"max_length={max_length} cannot hold the answer {answer[:40]!r} ({len(answer_ids)} tokens)"
+            )
         prompt_ids = prompt_ids[-(max_length - len(answer_ids)) :]
         ids = prompt_ids + answer_ids
         rows.append(

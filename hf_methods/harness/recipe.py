@@ -157,7 +157,7 @@ class PretrainedRecipeArguments(RecipeArguments):
     dataset_name_or_path: str | None = field(
         default=None,
         metadata={
-            "help": "Training data: a local .json/.jsonl/.csv/.parquet/.txt file or a `datasets` name (needs the "
+            "help": "The recipe's data (to train or calibrate on): a local .json/.jsonl/.csv/.parquet/.txt file or a `datasets` name (needs the "
             "network unless cached). Default: the recipe's embedded offline data set (see the recipe's docstring)."
         },
     )

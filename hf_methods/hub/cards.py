@@ -71,8 +71,12 @@ hf-methods `{{ slug }}` · status: **{{ status }}**
 
 ## Install
 
+hf-methods is not published on PyPI yet: install it from a checkout of its repository.
+
 ```bash
-pip install hf-methods
+make install                                  # a virtualenv in .venv with the package, its extras and the offline assets
+# or, into an environment of your own (torch first, so pip does not pull a CUDA build):
+pip install torch && pip install -e ".[quant,assets]"
 ```
 {% if kind == "adapters" %}
 Loading this adapter needs `import hf_methods` first (it registers the adapter's classes), unless it is saved as a \
@@ -122,6 +126,11 @@ This checkpoint was produced with:
 
 > {{ claim }}
 
+{% if run_metrics and result -%}
+The numbers in this section come from the project's claim check (`benchmarks/claims/{{ slug }}.py`), not from this
+checkpoint: this checkpoint's own measurements are under "This checkpoint" above and in the card's metadata.
+
+{% endif -%}
 {% if result -%}
 {% if running -%}
 **Running, not finished.** `benchmarks/claims/{{ slug }}.py` recorded its settings, seeds and outcome rules\
@@ -215,6 +224,7 @@ def build_card(
     pipeline_tag: str | None = None,
     extra_tags: Iterable[str] = (),
     source_url: str | None = None,
+    run_task: Mapping[str, str] | None = None,
 ) -> ModelCard:
     """Builds the model card of the method `slug`.
 
@@ -223,7 +233,10 @@ def build_card(
         model_name: the name used in the `model-index` block; defaults to `hf-methods-<slug>`.
         base_model: Hub id(s) of the pretrained model(s) this checkpoint starts from.
         datasets: Hub id(s) of the training data sets.
-        run_metrics: metrics of the run that produced this checkpoint; adds a "This checkpoint" section.
+        run_metrics: metrics of the run that produced this checkpoint; adds a "This checkpoint" section, and the card's
+            `model-index` then reports these (what this checkpoint measured), not the claim check's numbers.
+        run_task: the task of `run_metrics` in the `model-index`: `{"type", "dataset_name", "dataset_type",
+            "split"}`; missing keys come from the claim's task (the same kind of task), the data set from `datasets`.
         run_command: the command that produced this checkpoint, shown under "Train it".
         output_dir: the folder the card will be saved in as `README.md` (a recipe's Hub-ready output folder). The
             claim's plots are copied into `<output_dir>/assets/` and linked from there. Without it, plots are linked
@@ -255,6 +268,7 @@ def build_card(
         pipeline_tag=pipeline_tag,
         extra_tags=extra_tags,
         source_url=source_url,
+        run_task=run_task,
     )
 
 
@@ -320,18 +334,24 @@ def _build_card(
     pipeline_tag: str | None = None,
     extra_tags: Iterable[str] = (),
     source_url: str | None = None,
+    run_task: Mapping[str, str] | None = None,
 ) -> ModelCard:
     method = _get_method(slug)
     slug = method.slug  # `get_method` also accepts a paper id such as "P35"
     result = load_claim_result(slug)
-    eval_results = _eval_results(slug, result, source_url)
+    if run_metrics:  # a trained checkpoint's card reports what that run measured
+        eval_results = _run_eval_results(run_metrics, run_task, result, datasets)
+    else:
+        eval_results = _eval_results(slug, result, source_url)
 
     tags = ["hf-methods", slug, method.kind, *method.tags, *extra_tags]
     if method.kind == "adapters" and isinstance(base_model, str):
         tags.append(f"base_model:adapter:{base_model}")  # what PEFT writes, so the Hub links the adapter
     card_data = ModelCardData(
         license=LICENSE,
-        library_name=library_name or DEFAULT_LIBRARY_NAMES.get(method.kind, FALLBACK_LIBRARY_NAME),
+        library_name=library_name
+        or method.library_name
+        or DEFAULT_LIBRARY_NAMES.get(method.kind, FALLBACK_LIBRARY_NAME),
         pipeline_tag=pipeline_tag,
         base_model=base_model,
         datasets=[datasets] if isinstance(datasets, str) else datasets,
@@ -419,6 +439,36 @@ def _eval_results(slug: str, result: dict[str, Any] | None, source_url: str | No
         )
         for check in result["checks"]
         if check.get("metric") and isinstance(check.get("method_value"), (int, float))
+    ]
+
+
+def _run_eval_results(
+    run_metrics: Mapping[str, Any],
+    run_task: Mapping[str, str] | None,
+    result: Mapping[str, Any] | None,
+    datasets: str | list[str] | None,
+) -> list[EvalResult]:
+    """One `EvalResult` per metric of the run that produced the checkpoint."""
+    task = {**((result or {}).get("task") or {}), **(run_task or {})}
+    dataset = datasets[0] if isinstance(datasets, list) and datasets else datasets
+    dataset_name = (run_task or {}).get("dataset_name") or dataset or task.get("dataset_name")
+    dataset_type = (run_task or {}).get("dataset_type") or dataset or task.get("dataset_type") or dataset_name
+    task_type = task.get("type")
+    if not (task_type and dataset_name):
+        logger.warning("no task type / data set for this run's metrics: they are left out of the model-index.")
+        return []
+    return [
+        EvalResult(
+            task_type=task_type,
+            dataset_type=dataset_type,
+            dataset_name=dataset_name,
+            dataset_split=task.get("split"),
+            metric_type=name,
+            metric_name=name,
+            metric_value=float(value),
+        )
+        for name, value in run_metrics.items()
+        if isinstance(value, (int, float))
     ]
 
 

@@ -9,7 +9,8 @@ def _apply(base):
     from hf_methods.adapters.qst import QSTConfig, get_qst_model
 
     model = get_qst_model(base, QSTConfig(reduction_factor=4, adapter_rank=8))
-    # QST is the base model exactly at init (γ = 0): perturb the output gate so the matrix's tests can fail
+    # The default output gate is a fixed buffer (ζ_lm = 1 everywhere): random values make a save/load that dropped or
+    # mixed up the gate change the output, so the matrix's round-trip tests can fail
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
         model.qst.output_gate.copy_(torch.rand(model.qst.output_gate.shape, generator=g))

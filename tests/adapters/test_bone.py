@@ -577,3 +577,93 @@ def test_recipe_resume_is_exact(tmp_path, repo_root):
     assert full.keys() == resumed.keys() and len(full) == 7
     for key in full:  # the same computation on the same machine: bit-exact
         torch.testing.assert_close(resumed[key], full[key], rtol=0, atol=0)
+
+
+# ------------------------------------------------------------------------------------------ the README path
+
+
+def test_readme_usage_gives_the_early_error_for_a_bad_r(monkeypatch):
+    """The record's usage snippet (the README's and the card's) builds the model through `get_bone_model`, so r=64
+    on a model whose k_proj has 32 outputs fails with the early, named error and leaves every layer unreplaced,
+    where plain `get_peft_model` gives PEFT's "fully divisible" error after replacing the earlier layers."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    import hf_methods.common.data as data
+    from hf_methods.common.tiny import byte_tokenizer
+    from hf_methods.zoo import get_method
+
+    base = tiny_llama(0)  # k_proj / v_proj: 64 -> 32 features, not a multiple of the snippet's r=64
+    monkeypatch.setattr(data, "load_causal_lm", lambda name, **kw: (base, byte_tokenizer(), None))
+    with pytest.raises(ValueError, match=r"must divide in_features and out_features.*k_proj is 32×64"):
+        exec(get_method("bone").usage, {})
+    assert not any(isinstance(m, BaseTunerLayer) for m in base.modules())
+
+    plain = tiny_llama(0)
+    with pytest.raises(ValueError, match=r"fully divisible into \[r, r\] blocks"):
+        get_peft_model(plain, BoneConfig(r=64, target_modules="all-linear"))
+    assert any(isinstance(m, BaseTunerLayer) for m in plain.modules())  # half-adapted: why the usage avoids it
+
+
+# ------------------------------------------------------------------------------------------ recipe data and card
+
+
+def _prompt_answer_rows(n):
+    return [{"prompt": f"Spell {i} in words.", "answer": f"n{i}"} for i in range(n)]
+
+
+def test_arguments_use_the_shared_model_and_dataset_flags():
+    from hf_methods.adapters.bone.training import BoneArguments
+    from hf_methods.harness.recipe import PretrainedRecipeArguments
+
+    args = BoneArguments(output_dir="unused")
+    assert isinstance(args, PretrainedRecipeArguments)
+    assert (args.model_name_or_path, args.dataset_name_or_path) == ("smollm2-135m-instruct", None)
+    assert args.cpu_threads == 0  # the shared flag (the recipe's own default of 2 is gone)
+
+
+def test_card_names_the_base_and_the_data(tmp_path):
+    from hf_methods.adapters.bone.training import BoneArguments, card_details
+
+    default = card_details(BoneArguments(output_dir="unused"), "HuggingFaceTB/SmolLM2-135M-Instruct")
+    assert default["base_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert default["model_name"] == "smollm2-135m-instruct-bone" and "datasets" not in default
+    data = tmp_path / "mine.jsonl"
+    data.write_text("")
+    tiny = card_details(BoneArguments(output_dir="u", model_name_or_path="tiny", dataset_name_or_path=str(data)), None)
+    assert tiny["base_model"] is None and tiny["model_name"] == "tiny-llama-bone" and tiny["datasets"] is None
+    assert tiny["card_kwargs"]["run_task"]["dataset_name"] == "mine.jsonl"
+    local = card_details(BoneArguments(output_dir="u", model_name_or_path=str(tmp_path)), str(tmp_path))
+    assert local["base_model"] is None  # a local folder is not a Hub id
+
+
+@pytest.mark.slow  # two recipe processes (torch, transformers, peft, accelerate imports): ~20 s
+def test_recipe_on_a_user_jsonl_with_the_tiny_base(tmp_path, repo_root):
+    data = tmp_path / "train.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in _prompt_answer_rows(12)) + "\n")
+    recipe = [sys.executable, str(repo_root / "recipes" / "bone.py"), "--model_name_or_path", "tiny"]
+    common = ["--r", "16", "--max_steps", "2", "--batch_size", "4", "--n_eval", "4", "--cpu_threads", "1"]
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [*recipe, *common, "--dataset_name_or_path", str(data), "--output_dir", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert set(metrics) == {"eval/answer_loss", "trainable_parameters"}  # no exact match on free-form answers
+    card = (out / "README.md").read_text()
+    assert "--model_name_or_path tiny" in card and "train.jsonl" in card
+    assert json.loads((out / "adapter_config.json").read_text())["peft_type"] == "MISS"
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"text": "q", "answer": "a"}) + "\n")
+    run = subprocess.run(
+        [*recipe, *common, "--dataset_name_or_path", str(bad), "--output_dir", str(tmp_path / "bad")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert run.returncode != 0 and "needs a 'prompt' (or 'question') field and an 'answer' field" in run.stderr

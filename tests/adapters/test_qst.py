@@ -257,6 +257,106 @@ def test_save_load_bit_exact(tmp_path):
     )
 
 
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_corrupted_weights_name_the_file(tmp_path, damage):
+    get_qst_model(tiny_llama(0), QSTConfig(reduction_factor=4, adapter_rank=8)).save_pretrained(tmp_path)
+    weights = tmp_path / "qst_model.safetensors"
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"\x00not safetensors" * 8)
+    with pytest.raises(ValueError, match=r"qst_model\.safetensors is not a readable safetensors file") as err:
+        QSTModel.from_pretrained(tiny_llama(0), tmp_path)
+    assert str(weights) in str(err.value)
+    (tmp_path / "qst_config.json").write_text('{"reduction_factor": 4,')
+    with pytest.raises(ValueError, match=r"qst_config\.json is not valid JSON"):
+        QSTModel.from_pretrained(tiny_llama(0), tmp_path)
+
+
+def test_save_pretrained_takes_a_callers_state_dict(tmp_path):
+    """`transformers`/`accelerate` callers pass `state_dict=` (keys `qst.*`); those weights are what gets written."""
+    model = get_qst_model(tiny_llama(0), QSTConfig(reduction_factor=4, adapter_rank=8))
+    state = {k: torch.full_like(v, 0.5) for k, v in model.state_dict().items()}
+    model.save_pretrained(tmp_path, state_dict=state, safe_serialization=True, save_function=torch.save)
+    loaded = QSTModel.from_pretrained(tiny_llama(0), tmp_path)
+    assert all(torch.equal(v, torch.full_like(v, 0.5)) for v in loaded.qst.state_dict().values())
+    with pytest.raises(ValueError, match="missing"):
+        model.save_pretrained(tmp_path, state_dict={"qst.upsample.weight": state["qst.upsample.weight"]})
+
+
+def test_push_to_hub_and_load_from_a_hub_id(tmp_path, monkeypatch):
+    """`push_to_hub` uploads the two QST files; `from_pretrained(base, "namespace/name")` downloads them with
+    `hf_hub_download` (a real HTTP round trip against the in-memory Hub of `tests/hub/fake_hub.py`)."""
+    from huggingface_hub import constants
+
+    from tests.hub.fake_hub import FakeHub
+
+    token = "hf_qst_test_token"
+    model = _perturb(get_qst_model(tiny_llama(0), QSTConfig(reduction_factor=4, adapter_rank=8))).eval()
+    with FakeHub(token=token) as hub:
+        # huggingface_hub reads HF_ENDPOINT / HF_HUB_OFFLINE at import: point its constants at the fake Hub instead
+        monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
+        monkeypatch.setattr(
+            constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+        )
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+        model.push_to_hub("zoo/qst-tiny", token=token)
+        assert sorted(hub.files("zoo/qst-tiny")) == ["qst_config.json", "qst_model.safetensors"]
+        loaded = QSTModel.from_pretrained(tiny_llama(0), "zoo/qst-tiny", token=token, cache_dir=tmp_path / "cache")
+        hub.repo("zoo/qst-tiny").commit("main", {"README.md": b"not a side network"}, ["qst_config.json"])
+        with pytest.raises(FileNotFoundError, match="Hub repo zoo/qst-tiny has no qst_config.json"):
+            QSTModel.from_pretrained(tiny_llama(0), "zoo/qst-tiny", token=token, cache_dir=tmp_path / "cache2")
+    ids = _ids()
+    with torch.no_grad():
+        assert torch.equal(loaded(ids).logits, model(ids).logits)
+    with pytest.raises(FileNotFoundError, match="not a Hub repo id"):
+        QSTModel.from_pretrained(tiny_llama(0), "no/such/folder")
+
+
+def _trainer_run(out, max_steps, resume=None):
+    from datasets import Dataset
+    from transformers import TrainingArguments
+
+    from hf_methods.adapters.qst import QSTTrainer
+
+    ids = _ids(8, 12)
+    data = Dataset.from_dict({"input_ids": ids.tolist(), "labels": ids.tolist()})
+    model = get_qst_model(tiny_llama(0), QSTConfig(reduction_factor=4, adapter_rank=8))
+    args = TrainingArguments(
+        str(out), max_steps=max_steps, per_device_train_batch_size=4, learning_rate=1e-2, save_steps=1, seed=0,
+        report_to=[], use_cpu=True, disable_tqdm=True, logging_steps=1,
+    )  # fmt: skip
+    trainer = QSTTrainer(model=model, args=args, train_dataset=data)
+    trainer.train(resume_from_checkpoint=resume)
+    return trainer, model
+
+
+def test_trainer_saves_and_resumes_the_qst_format(tmp_path):
+    """`QSTTrainer.save_model` and its checkpoints hold qst_config.json + qst_model.safetensors (no base weights, no
+    model.safetensors); the saved model reloads with `from_pretrained`, and a run resumed from the step-1 checkpoint
+    ends with the same side network as the uninterrupted 2-step run."""
+    trainer, model = _trainer_run(tmp_path / "run", 2)
+    trainer.save_model(tmp_path / "final")
+    for folder in (tmp_path / "final", tmp_path / "run" / "checkpoint-2"):
+        names = {p.name for p in folder.iterdir()}
+        assert {"qst_config.json", "qst_model.safetensors"} <= names and "model.safetensors" not in names
+    loaded = QSTModel.from_pretrained(tiny_llama(0), tmp_path / "final")
+    ids = _ids()
+    with torch.no_grad():
+        assert torch.equal(loaded(ids).logits, model.eval()(ids).logits)
+    _, resumed = _trainer_run(tmp_path / "run", 2, resume=str(tmp_path / "run" / "checkpoint-1"))
+    for (name, a), (_, b) in zip(model.qst.state_dict().items(), resumed.qst.state_dict().items()):
+        assert torch.equal(a, b), name  # the same computation on the same machine: bit-exact
+
+
+def test_plain_trainer_output_points_to_qst_trainer(tmp_path):
+    """A bare `model.safetensors` (what `transformers.Trainer` writes for a non-PreTrainedModel) gets a hint."""
+    from safetensors.torch import save_file
+
+    save_file({"qst.upsample.bias": torch.zeros(64)}, str(tmp_path / "model.safetensors"))
+    with pytest.raises(FileNotFoundError, match="QSTTrainer"):
+        QSTModel.from_pretrained(tiny_llama(0), tmp_path)
+
+
 # ------------------------------------------------------------------------------------------------ bad inputs
 
 
@@ -491,3 +591,30 @@ def test_smollm2_identity_at_init(smollm2):
             torch.testing.assert_close(model(ids).logits, expected, rtol=0, atol=0)
     finally:
         model.unload()  # the session fixture's model is shared: leave it without hooks
+
+
+# ------------------------------------------------------------------------------------------------ recipe flags
+
+
+def _write_jsonl(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_recipe_takes_base_and_data_from_flags(tmp_path, repo_root):
+    """`--model_name_or_path tiny --dataset_name_or_path pairs.jsonl`: the side network is built on the tiny base and
+    trained on the file's pairs; the card says `library_name: hf-methods` (peft cannot load a QST side network)."""
+    import runpy
+
+    data = _write_jsonl(tmp_path / "pairs.jsonl", [{"prompt": f"{i} + 1 =", "answer": str(i + 1)} for i in range(8)])
+    recipe = runpy.run_path(str(repo_root / "recipes" / "qst.py"), run_name="qst_recipe")
+    out = tmp_path / "out"
+    argv = ["--model_name_or_path", "tiny", "--dataset_name_or_path", data, "--n_eval", "2", "--batch_size", "2"]
+    metrics = recipe["main"]([*argv, "--max_steps", "2", "--reduction_factor", "4", "--output_dir", out])
+    assert set(metrics) == {"eval/answer_loss"}  # no word-problem exact match on a user's data
+    config = json.loads((out / "qst_config.json").read_text())
+    assert config["base_model_name_or_path"] == "tiny" and config["base_config"]["hidden_size"] == 64
+    card = (out / "README.md").read_text()
+    assert "library_name: hf-methods" in card and "library_name: peft" not in card
+    fields = recipe["QSTArguments"].__dataclass_fields__
+    assert fields["cpu_threads"].default == 0 and "threads" not in fields  # the shared flag, no own default

@@ -55,3 +55,45 @@ def test_train_and_held_out_are_disjoint():
     train, held_out = instruct.train_and_held_out(200, 50)
     assert len(train) == 200 and len(held_out) == 50
     assert not {p.question for p in train} & {p.question for p in held_out}
+
+
+# ------------------------------------------------------------------------------------------- a user's own pairs
+
+
+def test_user_pairs_need_prompt_and_answer_fields():
+    from datasets import Dataset
+
+    from hf_methods.common.instruct import prompt_answer_pairs
+
+    rows = Dataset.from_list([{"question": f"{i} + 1 =", "answer": i + 1} for i in range(4)])
+    assert prompt_answer_pairs(rows)[0] == ("0 + 1 =", "1")  # `question` stands for `prompt`; numbers become text
+    with pytest.raises(
+        ValueError, match=r"--dataset_name_or_path: .*'prompt' \(or 'question'\).*\['text', 'answer'\]"
+    ):
+        prompt_answer_pairs(Dataset.from_list([{"text": "2 + 2 =", "answer": "4"}]))
+    with pytest.raises(ValueError, match="row 1 has an empty"):
+        prompt_answer_pairs(Dataset.from_list([{"prompt": "a", "answer": "b"}, {"prompt": "a", "answer": " "}]))
+
+
+def test_split_pairs_holds_out_rows_that_never_train():
+    from hf_methods.common.instruct import split_pairs
+
+    pairs = [(f"q{i}", str(i)) for i in range(10)]
+    train, held_out = split_pairs(pairs, n_train=5, n_eval=3)
+    assert len(train) == 5 and len(held_out) == 3 and not set(train) & set(held_out)
+    assert split_pairs(pairs, 5, 3) == (train, held_out)  # fixed, whatever the run's seed
+    with pytest.raises(ValueError, match="too few"):
+        split_pairs(pairs[:2], 5, 2)
+
+
+def test_user_sft_dataset_masks_the_prompt_and_cuts_it_on_the_left():
+    from hf_methods.common.instruct import user_sft_dataset
+    from hf_methods.common.tiny import byte_tokenizer
+
+    tokenizer = byte_tokenizer()
+    (row,) = user_sft_dataset([("a long prompt " * 5, "42")], tokenizer, max_length=16)
+    answer = tokenizer("42" + tokenizer.eos_token, add_special_tokens=False).input_ids
+    assert len(row["input_ids"]) == 16 and row["input_ids"][-len(answer) :] == answer
+    assert row["labels"] == [-100] * (16 - len(answer)) + answer
+    (plain,) = user_sft_dataset([("2 + 2 =", "4")], tokenizer, max_length=64, chat_template=False)
+    assert tokenizer.decode(plain["input_ids"]).startswith("Question: 2 + 2 =\nAnswer: 4")

@@ -530,3 +530,98 @@ def test_smollm2_act_matches_eager_without_heads(smollm2):
 
 def test_tiny_config_helper_is_used():
     assert tiny_llama_config().num_attention_heads == 4
+
+
+# ----------------------------------------------------------------------------------------------------------- recipe
+def _prompts_file(path):
+    import json
+
+    passages = ["apple pie is sweet", "the cat sat down", "warm bread rolls", "rain falls on roofs",
+                "rice with beans", "a car drove fast", "cheese on toast", "birds sing songs"]  # fmt: skip
+    lines = [
+        json.dumps(
+            {
+                "text": f"Is it food?\nText: bread\nAnswer: yes\nText: {p}\nAnswer:",
+                "choices": ["yes", "no"],
+                "label": int(i % 2 == 1),
+            }
+        )  # fmt: skip
+        for i, p in enumerate(passages)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _run_recipe(repo_root, tmp_path, out, *extra):
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, str(repo_root / "recipes" / "act.py"), "--dataset_name_or_path",
+           _prompts_file(tmp_path / "prompts.jsonl"), "--n_calibration", "4", "--n_eval", "4", "--max_candidates", "4",
+           "--threshold", "0.05", "--strategy", "greedy", "--cpu_threads", "1", "--output_dir", out, *extra]  # fmt: skip
+    proc = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+
+
+@pytest.mark.slow
+def test_recipe_output_folder_loads_calibrated_with_from_pretrained(tmp_path, repo_root):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from hf_methods.common.tiny import byte_tokenizer
+
+    base = tmp_path / "base"  # a local base folder, so the no-weights folder can be loaded over it
+    tiny_llama(seed=0, num_hidden_layers=4).save_pretrained(base)
+    byte_tokenizer().save_pretrained(base)
+    _run_recipe(repo_root, tmp_path, tmp_path / "out", "--model_name_or_path", base)
+    config = ActConfig.from_pretrained(tmp_path / "out" / "act_config.json")
+    assert config.heads  # the greedy search kept heads on these prompts, so the check below is not vacuous
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "out")  # the weights are in the folder by default
+    assert reloaded.config._attn_implementation == "act_eager"
+    assert ActConfig.from_dict(reloaded.config.act_config) == config
+    expected = apply_act(AutoModelForCausalLM.from_pretrained(base), config)
+    x = tokens()
+    torch.testing.assert_close(reloaded(x).logits, expected(x).logits, rtol=0, atol=1e-6)
+    plain = AutoModelForCausalLM.from_pretrained(base)
+    plain.set_attn_implementation("eager")
+    assert not torch.allclose(reloaded(x).logits, plain(x).logits, atol=1e-5)
+
+    # --save_weights false: only the configs; the base loads calibrated with the folder's config
+    _run_recipe(repo_root, tmp_path, tmp_path / "light", "--model_name_or_path", base, "--save_weights", "false")
+    assert not any((tmp_path / "light").glob("*.safetensors"))
+    with pytest.raises(OSError):
+        AutoModelForCausalLM.from_pretrained(tmp_path / "light")
+    light = AutoModelForCausalLM.from_pretrained(base, config=AutoConfig.from_pretrained(tmp_path / "light"))
+    assert light.config._attn_implementation == "act_eager"
+    torch.testing.assert_close(light(x).logits, reloaded(x).logits, rtol=0, atol=1e-6)
+
+
+def test_choice_examples_from_rows():
+    from hf_methods.generation.act.tasks import choice_examples
+
+    rows = [{"text": "Q: 1+1?\nA:", "choices": [" 2", " 3"], "label": 0, "id": 7}]
+    assert choice_examples(rows) == [{"text": "Q: 1+1?\nA:", "choices": [" 2", " 3"], "label": 0}]
+    bad = [
+        ({"text": "x", "choices": [" a", " b"]}, "missing column"),
+        ({"text": "", "choices": [" a", " b"], "label": 0}, "'text'"),
+        ({"text": "x", "choices": " a b", "label": 0}, "'choices'"),
+        ({"text": "x", "choices": [" a"], "label": 0}, "'choices'"),
+        ({"text": "x", "choices": [" a", ""], "label": 0}, "every choice"),
+        ({"text": "x", "choices": [" a", " b"], "label": 2}, "'label'"),
+        ({"text": "x", "choices": [" a", " b"], "label": True}, "'label'"),
+    ]
+    for row, match in bad:
+        with pytest.raises(ValueError, match=match):
+            choice_examples([row], source="prompts.jsonl")
+    with pytest.raises(ValueError, match="no rows"):
+        choice_examples([])
+
+
+@pytest.mark.slow
+@pytest.mark.assets
+def test_record_usage_runs_as_written():  # loads the offline SmolLM2
+    from hf_methods.zoo import get_method
+
+    namespace: dict = {}
+    exec(get_method("act").usage, namespace)
+    assert isinstance(namespace["config"], ActConfig)
+    assert namespace["model"].config._attn_implementation == "act_eager"

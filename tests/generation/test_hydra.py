@@ -1,5 +1,10 @@
 """Tests of P09 `hydra`: draft-head math against plain loops, tree verification against sequential decoding, the
-lossless guarantee (token-for-token equal to greedy `generate()`) for every head kind, and bad inputs."""
+lossless guarantee (token-for-token equal to greedy `generate()`) for every head kind, bad inputs, heads saved without
+their base's weights, distilled data kept out of the Hub-ready folder, and trust in draft-heads repositories."""
+
+import json
+from dataclasses import fields
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,8 +21,10 @@ from hf_methods.generation.hydra.training import (
     decode_prompts,
     make_optimizer,
     make_scheduler,
+    self_distill,
     train_heads,
 )
+from hf_methods.harness.recipe import parse_recipe_args
 
 TREE = [[0], [1], [2], [0, 0], [1, 0], [1, 1], [0, 0, 0], [1, 0, 0]]
 
@@ -279,6 +286,115 @@ def test_typical_acceptance_rule_and_decoding(base):
     assert out.shape == (1, ids.shape[1] + 10) and torch.equal(out[:, : ids.shape[1]], ids)
 
 
+# ----------------------------------------------------------------------------------------------------------- saving
+@pytest.fixture(scope="module")
+def named_base(tmp_path_factory):
+    """A tiny base loaded from a folder (so heads built on it record where it lives), with tied embeddings like
+    SmolLM2: its input embedding and lm_head are one tensor."""
+    folder = tmp_path_factory.mktemp("named-base")
+    tiny_llama(seed=1, tie_word_embeddings=True).save_pretrained(folder)
+    model = type(tiny_llama()).from_pretrained(folder).eval()
+    model.generation_config.pad_token_id = 0
+    return model
+
+
+def saved_keys(folder):
+    from safetensors import safe_open
+
+    with safe_open(str(Path(folder) / "model.safetensors"), "pt") as f:
+        return set(f.keys())
+
+
+def test_heads_are_saved_without_the_base_weights_and_tied_back_on_load(named_base, tmp_path):
+    base = named_base
+    heads = noisy_heads(base, "hydra", share_lm_head=True)
+    assert heads.config.base_model_name_or_path == base.config._name_or_path
+    heads.save_pretrained(tmp_path / "heads")
+    assert not {"embed_tokens.weight", "lm_head.weight"} & saved_keys(tmp_path / "heads")
+
+    # on the base: E and lm_head read the base's own tensors (no copy, frozen); everything else is what was saved
+    tied = HydraHeads.from_pretrained(tmp_path / "heads", base_model=base)
+    assert tied.embed_tokens.weight.data_ptr() == base.get_input_embeddings().weight.data_ptr()
+    assert tied.lm_head.weight.data_ptr() == base.lm_head.weight.data_ptr()
+    assert not tied.embed_tokens.weight.requires_grad and not tied.lm_head.weight.requires_grad
+    for (n1, t1), (n2, t2) in zip(heads.state_dict().items(), tied.state_dict().items()):
+        assert n1 == n2 and torch.equal(t1, t2), n1
+
+    # without the base: unusable on their own (a clear error), tied to the model they decode with
+    loose = HydraHeads.from_pretrained(tmp_path / "heads")
+    assert loose.needs_base_weights
+    with pytest.raises(ValueError, match="base_model=base"):
+        loose(hidden_states=torch.randn(1, 4, 64), input_ids=torch.zeros(1, 4, dtype=torch.long))
+    ids = prompts(1)[0]
+    out = base.generate(ids, do_sample=False, max_new_tokens=8, custom_generate=hydra_generate, draft_heads=loose)
+    assert torch.equal(out, greedy(base, ids, max_new_tokens=8)) and not loose.needs_base_weights
+    assert torch.equal(loose.embed_tokens.weight, heads.embed_tokens.weight)
+    # or resolved from the recorded name
+    resolved = HydraHeads.from_pretrained(tmp_path / "heads").tie_to_base()
+    assert torch.equal(resolved.lm_head.weight, heads.lm_head.weight)
+    model = HydraForCausalLM.from_pretrained(None, tmp_path / "heads")
+    assert torch.equal(model.generate(ids, do_sample=False, max_new_tokens=8), out)
+
+    # the option keeps the copies: standalone heads (shared memory with the base is written as copies)
+    tied.config.save_base_weights = True
+    tied.save_pretrained(tmp_path / "standalone")
+    assert {"embed_tokens.weight", "lm_head.weight"} <= saved_keys(tmp_path / "standalone")
+    alone = HydraHeads.from_pretrained(tmp_path / "standalone")
+    assert not alone.needs_base_weights
+    for (n1, t1), (n2, t2) in zip(heads.state_dict().items(), alone.state_dict().items()):
+        assert n1 == n2 and torch.equal(t1, t2), n1
+    saved = {name: (tmp_path / name / "model.safetensors").stat().st_size for name in ("heads", "standalone")}
+    assert saved["standalone"] - saved["heads"] >= 2 * 259 * 64 * 4  # two fp32 (V, d) tensors
+
+
+def test_distilled_data_stays_out_of_what_push_uploads(named_base, tmp_path):
+    """The recipe's distilled data lands next to the training state, which `push_folder` leaves out; the prompts come
+    from `--dataset_name_or_path` when it is given."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    from hf_methods.common.tiny import byte_tokenizer
+    from hf_methods.hub.push import DEFAULT_IGNORE_PATTERNS
+
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text("".join(json.dumps({"text": f"line {i}: the quick brown fox"}) + "\n" for i in range(5)))
+    out = tmp_path / "out"
+    argv = ["--output_dir", out, "--model_name_or_path", "tiny", "--dataset_name_or_path", texts]
+    argv += ["--n_sequences", "4", "--n_eval", "1", "--prompt_tokens", "6", "--new_tokens", "3"]
+    args = parse_recipe_args(HydraArguments, argv, slug="hydra")
+    tokenizer = byte_tokenizer()
+    dataset = self_distill(args, named_base, tokenizer)
+    assert len(dataset) == 4 and dataset[0]["input_ids"][:6] == tokenizer("line 0", add_special_tokens=False).input_ids
+    noisy_heads(named_base, "hydra").save_pretrained(out)
+    files = [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()]
+    data = [f for f in files if f.startswith(args.distilled_data_dir.relative_to(out).as_posix())]
+    pushed = list(filter_repo_objects(files, ignore_patterns=list(DEFAULT_IGNORE_PATTERNS)))
+    assert data and "config.json" in pushed and "model.safetensors" in pushed
+    assert not set(data) & set(pushed)
+
+
+def test_draft_heads_repo_with_code_is_refused_unless_trusted(base, tmp_path):
+    """`trust_remote_code=True` given to `generate` runs the heads' own `custom_generate/generate.py`; a `draft_heads`
+    repository whose code must run is refused unless the user trusts it too."""
+    heads = noisy_heads(base, "medusa")
+    heads.save_pretrained(tmp_path / "heads")
+    other = tmp_path / "other"
+    other.mkdir()
+    ran = tmp_path / "other-code-ran"
+    auto_map = {"AutoConfig": "other_code.OtherConfig", "AutoModel": "other_code.OtherModel"}
+    (other / "config.json").write_text(json.dumps({"model_type": "not-registered-heads", "auto_map": auto_map}))
+    (other / "other_code.py").write_text(
+        f"from pathlib import Path\nPath({str(ran)!r}).write_text('ran')\nraise RuntimeError('repository code ran')\n"
+    )
+    ids = prompts(1)[0]
+    kwargs = dict(custom_generate=str(tmp_path / "heads"), trust_remote_code=True, max_new_tokens=4, do_sample=False)
+    with pytest.raises(ValueError, match="draft_heads_trust_remote_code"):
+        base.generate(ids, draft_heads=str(other), **kwargs)
+    assert not ran.exists()
+    with pytest.raises(RuntimeError, match="repository code ran"):  # the user's own decision
+        base.generate(ids, draft_heads=str(other), draft_heads_trust_remote_code=True, **kwargs)
+    assert ran.exists()
+
+
 # ----------------------------------------------------------------------------------------------------------- bad input
 def test_bad_generate_inputs(base):
     heads = noisy_heads(base, "hydra")
@@ -340,6 +456,13 @@ def test_bad_construction(base):
 def test_arguments_build_the_heads_in_one_call(base, tmp_path):
     args = HydraArguments(output_dir=str(tmp_path), head_kind="hydra++", num_heads=2, share_lm_head=False)
     args.validate()
+    # the shared flags name the base and the data; no recipe-specific base or thread flags
+    names = {f.name for f in fields(HydraArguments)}
+    assert {"model_name_or_path", "dataset_name_or_path", "cpu_threads"} <= names
+    assert not names & {"base_model", "backbone", "threads", "num_threads"}
+    assert HydraArguments().cpu_threads == 0 and HydraArguments().model_name_or_path == "smollm2-135m-instruct"
+    with pytest.raises(ValueError, match="--base_model"):
+        parse_recipe_args(HydraArguments, ["--base_model", "tiny", "--output_dir", tmp_path / "x"], slug="hydra")
     heads = HydraHeads.from_base(base, **args.heads_kwargs())
     config = heads.config
     assert (config.head_kind, config.num_heads, config.num_layers, config.share_lm_head) == ("hydra++", 2, 4, False)
@@ -389,11 +512,9 @@ def test_train_heads_learns_a_deterministic_language(base, kind):
 def test_recipe_runs_and_resumes_bit_exactly(tmp_path):
     """The recipe end to end on a tiny base (self-distillation, training, evaluation, output folder), and a run
     resumed from its mid-way checkpoint (optimizer, scheduler, data order) ends with the same weights."""
-    import json
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     from safetensors.torch import load_file
 
@@ -412,17 +533,32 @@ def test_recipe_runs_and_resumes_bit_exactly(tmp_path):
     tiny_llama(seed=0).save_pretrained(tmp_path / "base")
     byte_tokenizer().save_pretrained(tmp_path / "base")
     out = tmp_path / "out"
-    argv = ["--base_model", str(tmp_path / "base"), "--output_dir", str(out), "--head_kind", "hydra++"]
+    argv = ["--model_name_or_path", str(tmp_path / "base"), "--output_dir", str(out), "--head_kind", "hydra++"]
     argv += ["--num_heads", "2", "--max_steps", "4", "--checkpoint_every", "2", "--n_sequences", "6", "--n_eval", "2"]
     argv += ["--prompt_tokens", "8", "--new_tokens", "8", "--eval_prompts", "1", "--eval_new_tokens", "6"]
     metrics, _ = main(argv)
     assert metrics["eval/lossless"] == 1.0 and metrics["eval/tokens_per_forward"] >= 1.0
     first = load_file(out / "model.safetensors")
-    checkpoints = sorted((out / "checkpoints").iterdir())
+    # the heads reference their base (not saved: embedding, shared lm_head); the distilled data is training state
+    assert json.loads((out / "config.json").read_text())["base_model_name_or_path"] == str(tmp_path / "base")
+    assert "embed_tokens.weight" not in first and "lm_head.weight" not in first
+    assert (out / "checkpoints" / "distilled-data" / "settings.json").is_file() and not (out / "data").exists()
+    checkpoints = sorted(p for p in (out / "checkpoints").iterdir() if p.name.startswith("checkpoint_"))
     _, log = main(argv + ["--resume_from_checkpoint", str(checkpoints[0])])
     assert "at step 2" in log  # it did resume mid-way (a fresh run would also end with equal weights)
     second = load_file(out / "model.safetensors")
     assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+    # a real push (an in-memory Hub over HTTP) uploads the heads, not the distilled data or the training state
+    from tests.hub.fake_hub import FakeHub
+    from tests.hub.test_push import hub_env, run_push
+
+    with FakeHub(token="hf_hydra_test") as hub:
+        push = run_push(out, "zoo/hydra", hub_env(hub, tmp_path / "hf_home", token="hf_hydra_test"))
+        assert push.returncode == 0, push.stdout + push.stderr
+        pushed = set(hub.files("zoo/hydra"))
+    assert {"config.json", "model.safetensors", "custom_generate/generate.py"} <= pushed
+    assert not [p for p in pushed if p.startswith(("checkpoints/", "logs/")) or "distilled" in p]
 
 
 # ----------------------------------------------------------------------------------------------------------- SmolLM2

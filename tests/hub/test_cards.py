@@ -157,7 +157,7 @@ def test_default_library_names_follow_the_kind(results_dir):
     from hf_methods.zoo import list_methods
 
     for kind, expected in (("models", "transformers"), ("adapters", "peft")):
-        methods = list_methods(kind=kind)
+        methods = [m for m in list_methods(kind=kind) if m.status != "planned" and m.library_name is None]
         if methods:
             assert build_card(methods[0].slug).data.library_name == expected
     assert build_card(SLUG, library_name="transformers").data.library_name == "transformers"
@@ -264,7 +264,7 @@ def test_running_claim_shows_settings_and_rules_without_outcome(results_dir):
     assert "**Outcome" not in text and "| check |" not in text and "Runtime:" not in text
     assert "has not been run yet" not in text
     assert card.data.eval_results is None and "model-index" not in card.content
-    assert get_method(SLUG).status == "implemented"  # no outcome yet: the status does not claim one
+    assert get_method(SLUG).status == "claim running"  # no outcome yet: the status does not claim one
 
 
 def test_finished_claim_shows_difference_and_interval(results_dir):
@@ -337,3 +337,23 @@ def test_show_prints_differences_of_a_finished_result(results_dir, capsys):
     out = capsys.readouterr().out
     assert "outcome: did not hold" in out and "difference +0.0426 [+0.0311, +0.0541]" in out
     assert "running" not in out
+
+
+def test_trained_checkpoint_card_reports_its_own_metrics(ldr_result, tmp_path):
+    """A recipe's output card: the model-index carries what that run measured, the claim table says where it is from."""
+    out = tmp_path / "out"
+    path = write_card(
+        SLUG, out / "README.md", output_dir=out, datasets="my/noisy-digits", run_metrics={"eval/accuracy": 0.61}
+    )
+    loaded = ModelCard.load(path)
+    values = {r.metric_name: r.metric_value for r in loaded.data.eval_results}
+    assert values == {"eval/accuracy": 0.61}  # not the claim check's 0.8125 / 0.0412
+    (result,) = loaded.data.eval_results
+    assert (result.task_type, result.dataset_name) == ("image-classification", "my/noisy-digits")
+    assert "not from this\ncheckpoint" in loaded.content and "## This checkpoint" in loaded.content
+    assert "not published on PyPI yet" in loaded.content and 'pip install -e ".[quant,assets]"' in loaded.content
+
+
+def test_record_library_name_overrides_the_kind_default(results_dir):
+    assert build_card("qst").data.library_name == "hf-methods"  # peft cannot load a QST side network
+    assert build_card("bone").data.library_name == "peft"

@@ -79,7 +79,7 @@ def test_pawn_aggregation_matches_the_equation_written_plainly():
     x = ids([5, 40, 77, 12, 200, 9])
     metrics, hidden = pawn_features(det.get_backbone(), x)
     with torch.no_grad():
-        got = det(metrics=metrics, hidden_states=hidden).logits
+        got = det(metrics=metrics, hidden_states=hidden).machine_logit
         n = hidden.shape[1] - 1
         f = [det.metric_mlp(metrics[0, i]) for i in range(n)]
         a = [
@@ -94,7 +94,7 @@ def test_pawn_aggregation_matches_the_equation_written_plainly():
                 w = math.exp(a[i][g].item()) / denom
                 z[g * per : (g + 1) * per] += w * f[i][g * per : (g + 1) * per]
         want = det.head(z)
-    torch.testing.assert_close(got[0], want, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_mpn_is_a_mean_and_hsff_ignores_metrics():
@@ -104,7 +104,9 @@ def test_mpn_is_a_mean_and_hsff_ignores_metrics():
     metrics, hidden = pawn_features(mpn.get_backbone(), x)
     with torch.no_grad():
         want = mpn.head(torch.stack([mpn.metric_mlp(metrics[0, i]) for i in range(5)]).mean(0))
-        torch.testing.assert_close(mpn(metrics=metrics, hidden_states=hidden).logits[0], want, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            mpn(metrics=metrics, hidden_states=hidden).machine_logit, want, rtol=1e-5, atol=1e-6
+        )
         hsff = make_detector(aggregation="hsff")
         assert not hasattr(hsff, "metric_mlp")
         one = hsff(metrics=metrics, hidden_states=hidden).logits
@@ -144,7 +146,7 @@ def test_loss_is_smoothed_weighted_bce():
     labels = torch.tensor([0.0, 1.0])
     with torch.no_grad():
         out = det(input_ids=x, labels=labels)
-    s = torch.sigmoid(out.logits[:, 0]).double()
+    s = torch.sigmoid(out.machine_logit).double()
     y = labels.double() * 0.8 + 0.1
     want = -(2.0 * y * torch.log(s) + (1 - y) * torch.log(1 - s)).mean()
     assert out.loss.item() == pytest.approx(want.item(), rel=1e-5)
@@ -168,16 +170,103 @@ def test_only_head_weights_are_saved_and_backbone_can_be_passed(tmp_path):
     assert loaded.backbone is lm
 
 
-def test_text_classification_pipeline():
+TEXTS = ["Hello there, world.", "x" * 100, "The cat sat on the mat.", "0123456789 abc"]
+
+
+def test_logits_are_two_class_with_the_threshold_applied():
+    """logits = [0, s − t] for (human, machine); `machine_logit` s (what training and AUROC use) ignores t."""
+    x = ids([5, 40, 77, 12], [9, 8, 7, 6])
+    with torch.no_grad():
+        plain = make_detector()(input_ids=x)
+        shifted = make_detector(decision_threshold=0.3)(input_ids=x, labels=torch.tensor([0.0, 1.0]))
+    assert plain.logits.shape == (2, 2)
+    torch.testing.assert_close(shifted.machine_logit, plain.machine_logit, rtol=0, atol=0)
+    torch.testing.assert_close(shifted.logits[:, 0], torch.zeros(2), rtol=0, atol=0)
+    torch.testing.assert_close(shifted.logits[:, 1], plain.machine_logit - 0.3, rtol=0, atol=1e-7)
+    assert make_detector().config.id2label == {0: "human", 1: "machine"}
+
+
+def _calibrated_detector(tokenizer):
+    """A tiny detector whose threshold sits between its scores of the TEXTS, so both answers occur."""
+    det = make_detector()
+    with torch.no_grad():
+        encoded = [tokenizer(t, truncation=True, max_length=32, return_tensors="pt") for t in TEXTS]
+        scores = [det(**e).machine_logit.item() for e in encoded]
+    ordered = sorted(scores)
+    det.config.decision_threshold = (ordered[1] + ordered[2]) / 2
+    return det, scores
+
+
+def test_text_classification_pipeline_applies_the_calibrated_threshold(tmp_path):
+    from transformers import AutoModelForSequenceClassification, pipeline
+
+    from hf_methods.common.tiny import byte_tokenizer
+
+    tok = byte_tokenizer()
+    det, scores = _calibrated_detector(tok)
+    t = det.config.decision_threshold
+    want = [("machine" if s > t else "human", 1 / (1 + math.exp(-abs(s - t)))) for s in scores]
+    assert {label for label, _ in want} == {"human", "machine"}
+    out = pipeline("text-classification", model=det, tokenizer=tok)(TEXTS, truncation=True, max_length=32)
+    assert [o["label"] for o in out] == [label for label, _ in want]
+    assert [o["score"] for o in out] == pytest.approx([score for _, score in want], rel=1e-5)
+
+    det.save_pretrained(tmp_path)  # the threshold travels in config.json and applies after reloading
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path)
+    assert type(reloaded) is PawnForSequenceClassification and reloaded.config.decision_threshold == t
+    again = pipeline("text-classification", model=reloaded, tokenizer=tok)(TEXTS, truncation=True, max_length=32)
+    assert [o["label"] for o in again] == [label for label, _ in want]
+
+
+def test_a_detector_saved_with_one_machine_logit_loads_with_its_threshold_applied(tmp_path):
+    """Folders written before the two-class logits have id2label {0: "machine"} and a `decision_threshold` key."""
+    import json
+
     from transformers import pipeline
 
     from hf_methods.common.tiny import byte_tokenizer
 
-    det = make_detector()
-    pipe = pipeline("text-classification", model=det, tokenizer=byte_tokenizer())
-    out = pipe(["Hello there, world.", "x" * 100], truncation=True, max_length=det.config.max_length)
-    assert [o["label"] for o in out] == ["machine", "machine"]
-    assert all(0.0 < o["score"] < 1.0 for o in out)
+    tok = byte_tokenizer()
+    det, scores = _calibrated_detector(tok)
+    det.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config.update(id2label={"0": "machine"}, label2id={"machine": 0})
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    old = PawnForSequenceClassification.from_pretrained(tmp_path)
+    assert old.config.id2label == {0: "human", 1: "machine"}
+    out = pipeline("text-classification", model=old, tokenizer=tok)(TEXTS, truncation=True, max_length=32)
+    assert [o["label"] for o in out] == ["machine" if s > det.config.decision_threshold else "human" for s in scores]
+
+
+@pytest.mark.slow  # a second Python process loading the saved remote code: ~8 s
+def test_pipeline_threshold_with_remote_code_in_a_process_without_hf_methods(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from hf_methods.common.tiny import byte_tokenizer
+
+    tok = byte_tokenizer()
+    det, scores = _calibrated_detector(tok)
+    det.save_pretrained(tmp_path / "det")
+    tok.save_pretrained(tmp_path / "det")
+    want = ["machine" if s > det.config.decision_threshold else "human" for s in scores]
+    script = (
+        "import json, sys\n"
+        "sys.modules['hf_methods'] = None  # remote code only\n"
+        "from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline\n"
+        f"path = {str(tmp_path / 'det')!r}\n"
+        "model = AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=True)\n"
+        "tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=True)\n"
+        "pipe = pipeline('text-classification', model=model, tokenizer=tokenizer, trust_remote_code=True)\n"
+        f"print('LABELS', json.dumps([o['label'] for o in pipe({TEXTS!r}, truncation=True, max_length=32)]))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = [line for line in run.stdout.splitlines() if line.startswith("LABELS ")]
+    assert len(lines) == 1, (run.stdout + run.stderr)[-3000:]
+    (line,) = lines
+    assert json.loads(line[len("LABELS ") :]) == want
 
 
 # ----------------------------------------------------------------------------------------------------------- caching
@@ -263,7 +352,11 @@ def test_bad_inputs_get_clear_errors():
     with pytest.raises(ValueError, match="backbone_name_or_path"):
         PawnConfig(backbone_name_or_path=None)
     with pytest.raises(ValueError, match="num_labels"):
-        PawnConfig(num_labels=2)
+        PawnConfig(num_labels=3)
+    with pytest.raises(ValueError, match="id2label"):
+        PawnConfig(id2label={0: "real", 1: "fake"})
+    with pytest.raises(ValueError, match="decision_threshold"):
+        PawnConfig(decision_threshold=float("nan"))
 
 
 def test_empty_text_in_a_dataset_is_rejected(tmp_path):
@@ -348,3 +441,69 @@ def test_paired_document_bootstrap_interval():
     low, high = paired_auroc_interval(perfect, noise, labels, samples=100, seed=0)
     assert 0 < low <= high <= 1
     assert paired_auroc_interval(perfect, perfect, labels, samples=20, seed=0) == [0.0, 0.0]
+
+
+# ----------------------------------------------------------------------------------------------------------- recipe
+
+
+def _write_jsonl(path, rows):
+    import json
+
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def test_recipe_arguments_use_the_shared_model_and_dataset_flags(tmp_path):
+    from hf_methods.harness.recipe import PretrainedRecipeArguments
+    from hf_methods.models.pawn.training import PawnArguments, build_backbone
+
+    args = PawnArguments(output_dir="unused", model_name_or_path="tiny", seed=3)
+    assert isinstance(args, PretrainedRecipeArguments)
+    assert not {"backbone", "threads", "data_file"} & set(PawnArguments.__dataclass_fields__)
+    backbone, lm, tokenizer, base_id = build_backbone(args)
+    assert lm is None and base_id is None and backbone["backbone_seed"] == 3
+    assert args.pawn_config(**backbone).backbone_hidden_size == 64
+
+
+def test_user_dataset_needs_text_and_label_and_splits_by_rows(tmp_path):
+    from hf_methods.models.pawn.training import PawnArguments, load_detection_data, split
+
+    def load(rows):
+        data = _write_jsonl(tmp_path / "d.jsonl", rows)
+        return load_detection_data(PawnArguments(output_dir="unused", dataset_name_or_path=data))
+
+    with pytest.raises(ValueError, match=r"'text'.*'label'.*lacks \['label'\].*\['text', 'is_ai'\]"):
+        load([{"text": "a b c", "is_ai": 1}])
+    with pytest.raises(ValueError, match="row 1 has label 'bot'"):
+        load([{"text": "a", "label": "human"}, {"text": "b", "label": "bot"}])
+    with pytest.raises(ValueError, match="both human"):
+        load([{"text": "a", "label": 1}, {"text": "b", "label": 1}])
+    rows = [{"text": f"text number {i}", "label": ["human", "machine"][i % 2]} for i in range(10)]
+    data, name = load(rows)
+    assert data["label"] == [i % 2 for i in range(10)] and name == "d.jsonl"
+    idx = split(data, PawnArguments(output_dir="unused", eval_fraction=0.3, seed=0))
+    assert len(idx["in_domain"]) == 3 and len(idx["train"]) == 7 and idx["unseen_domain"] == []
+    assert sorted(idx["train"] + idx["in_domain"]) == list(range(10))
+
+
+@pytest.mark.slow  # a recipe process (torch, transformers, accelerate, datasets imports): ~15 s
+def test_recipe_on_a_user_jsonl_with_the_tiny_backbone(tmp_path, repo_root):
+    import json
+    import subprocess
+    import sys
+
+    rows = [{"text": ("the cat sat " if i % 2 else "zq xv kw ") * (2 + i % 3), "label": i % 2} for i in range(16)]
+    data = _write_jsonl(tmp_path / "mine.jsonl", rows)
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(repo_root / "recipes" / "pawn.py"), "--model_name_or_path", "tiny"]
+    cmd += ["--dataset_name_or_path", data, "--max_steps", "2", "--batch_size", "4", "--num_features", "16"]
+    cmd += ["--num_gates", "4", "--mlp_hidden_size", "16", "--max_length", "32", "--cpu_threads", "1"]
+    cmd += ["--feature_cache_dir", str(tmp_path / "cache"), "--output_dir", str(out)]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    config = json.loads((out / "config.json").read_text())
+    assert config["id2label"] == {"0": "human", "1": "machine"} and math.isfinite(config["decision_threshold"])
+    card = (out / "README.md").read_text()
+    assert "--model_name_or_path tiny" in card and "mine.jsonl" in card
+    metrics = json.loads((out / "metrics.json").read_text())["metrics"]
+    assert "eval/in_domain/auroc" in metrics and not any("unseen" in k for k in metrics)

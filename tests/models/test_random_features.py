@@ -305,3 +305,11 @@ def test_recipe_arguments_build_the_config_in_one_call():
     assert relative_mse(model, *target_data(args, "test")) < 0.05
     with pytest.raises(ValueError, match="--solver"):
         RandomFeaturesArguments(output_dir="unused", solver="lbfgs").validate()
+
+
+def test_record_usage_runs_as_written():
+    from hf_methods.zoo import get_method
+
+    namespace: dict = {}
+    exec(get_method("random_features").usage, namespace)  # defines its own x, y
+    assert namespace["train_rel_mse"] < 1e-3 and namespace["predictions"].shape == (5, 1)

@@ -426,6 +426,24 @@ def test_arguments_build_the_chosen_loss():
         LDRArguments(loss="hinge", output_dir="x").validate()
 
 
+def test_arguments_use_the_shared_cpu_threads_flag():
+    # --cpu_threads is RecipeArguments' flag (applied by RecipeRunner), not redefined with another default here
+    from hf_methods.harness.recipe import RecipeArguments
+    from hf_methods.training.ldr.training import LDRArguments
+
+    assert "cpu_threads" not in LDRArguments.__dict__.get("__annotations__", {})
+    assert LDRArguments(output_dir="x").cpu_threads == RecipeArguments(output_dir="x").cpu_threads
+
+
+def test_record_usage_runs_as_written():
+    from hf_methods.zoo import get_method
+
+    namespace: dict = {}
+    exec(get_method("ldr").usage, namespace)  # defines its own data, model and Trainer, and trains 4 steps
+    assert namespace["aldr"].lambdas.shape == (64,) and (namespace["aldr"].lambdas < 10.0).any()
+    assert torch.isfinite(namespace["loss"])
+
+
 @pytest.mark.slow
 def test_recipe_resume_is_bit_exact_across_a_learning_rate_decay(tmp_path):
     import subprocess

@@ -1,8 +1,9 @@
 """Bone (Block Affine, P46) as a first-class PEFT method: a documented layer over `peft.MissConfig`.
 
 `BoneConfig(...)` returns a plain `peft.MissConfig`, so `peft.get_peft_model(model, BoneConfig(...))` gives an ordinary
-`PeftModel` whose adapter reloads with `PeftModel.from_pretrained` without hf-methods. `get_bone_model` and
-`add_bone_adapter` add the early checks PEFT lacks (see `model.py`).
+`PeftModel` whose adapter reloads with `PeftModel.from_pretrained` without hf-methods. Build models with
+`get_bone_model` (and `add_bone_adapter`): they run the early checks PEFT lacks (see `model.py`) before PEFT replaces
+any layer, which a config alone cannot do.
 """
 
 from hf_methods.lazy import lazy_exports

@@ -35,8 +35,12 @@ def BoneConfig(  # noqa: N802 - named like the config class it stands for
 
     Because the result *is* a `MissConfig`, `peft.get_peft_model(model, BoneConfig(...))` returns an ordinary
     `PeftModel`, its `adapter_config.json` says `"peft_type": "MISS"`, and the adapter reloads with plain
-    `PeftModel.from_pretrained` where hf-methods is not installed. Use [`get_bone_model`] / [`add_bone_adapter`] to
-    also get the early checks against the model's layers (divisibility, layer types, quantization, mixed variants).
+    `PeftModel.from_pretrained` where hf-methods is not installed. Build the model with [`get_bone_model`] (or add
+    more adapters with [`add_bone_adapter`]): it checks every targeted layer first (divisibility, layer types,
+    quantization, mixed variants) and only then calls `peft.get_peft_model`. The config cannot run those checks
+    itself: PEFT reads a config but calls no method of it that sees the model before layers are replaced, so plain
+    `get_peft_model(model, BoneConfig(r=...))` with an `r` that does not divide a layer fails with PEFT's own
+    "must be fully divisible into [r, r] blocks" after the earlier layers were already replaced.
 
     Args:
         r (`int`, *optional*, defaults to 64):
@@ -63,10 +67,9 @@ def BoneConfig(  # noqa: N802 - named like the config class it stands for
     Example:
 
     ```python
-    from peft import get_peft_model
-    from hf_methods.adapters.bone import BoneConfig
+    from hf_methods.adapters.bone import BoneConfig, get_bone_model
 
-    model = get_peft_model(base, BoneConfig(r=64, target_modules="all-linear"))  # the P46 Bone (Bat)
+    model = get_bone_model(base, BoneConfig(r=64, target_modules="all-linear"))  # the P46 Bone (Bat)
     ```
     """
     from peft import MissConfig

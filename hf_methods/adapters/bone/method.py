@@ -30,13 +30,17 @@ METHOD = Method(
         "answer loss is below LoRA's by a paired bootstrap interval (exact match reported)."
     ),
     usage=(
-        "from peft import get_peft_model\n"
         "from hf_methods.adapters.bone import BoneConfig, get_bone_model\n"
-        "config = BoneConfig(r=64, target_modules='all-linear')   # variant='bat': the P46 (v1) Bone\n"
-        "model = get_peft_model(base, config)                      # config is a plain peft.MissConfig\n"
-        "model = get_bone_model(base, config)                      # same, with early checks of the layers\n"
-        "BoneConfig(r=64, variant='bone')                          # the v4+/DiSHA/MiSS 'Bone'\n"
-        "BoneConfig(r=64, variant='mini', mini_r=64)               # MiSS-mini"
+        "from hf_methods.common.data import load_causal_lm\n"
+        "\n"
+        "base, tokenizer, _ = load_causal_lm('smollm2-135m-instruct')  # offline SmolLM2-135M-Instruct\n"
+        "config = BoneConfig(r=64, target_modules='all-linear')  # variant='bat': the P46 (v1) Bone; a peft.MissConfig\n"
+        "# get_bone_model = peft.get_peft_model after checking every targeted layer first, so a bad r (e.g. one that\n"
+        "# does not divide a layer for 'bat') fails with a clear error before PEFT replaces any layer\n"
+        "model = get_bone_model(base, config)\n"
+        "model.print_trainable_parameters()\n"
+        "# variant='bone' is the v4+/DiSHA/MiSS Bone, variant='mini' (with mini_r) MiSS-mini; a saved adapter reloads\n"
+        "# with plain peft.PeftModel.from_pretrained, without hf-methods"
     ),
     notes=(
         "Wraps PEFT's MiSS, no re-implementation. Variant map: 'bat' = paper v1-v3 Bone (Bone-col, "
@@ -47,6 +51,8 @@ METHOD = Method(
         "add_bone_adapter add early errors (bat divisibility, Conv1D/Embedding/Conv targets, bat on forward-only "
         "quantized layers, mixing variants on one layer, a peft 0.21.2 crash). PEFT's bat path rebuilds W' in "
         "fp32 on every forward (about 2x the targeted weight bytes saved for backward, slower than LoRA) and "
-        "ignores dropout. Old PEFT BoneConfig checkpoints (peft < 0.19) need PEFT's convert-bone-to-miss script."
+        "ignores dropout. The usage goes through get_bone_model because PEFT gives a config no hook that sees the "
+        "model before layers are replaced: plain get_peft_model(base, BoneConfig(...)) reports a bad r only with "
+        "PEFT's own error, after earlier layers were already replaced. Old PEFT BoneConfig checkpoints (peft < 0.19) need PEFT's convert-bone-to-miss script."
     ),
 )

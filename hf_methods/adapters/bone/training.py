@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hf_methods.harness.recipe import RecipeArguments
+from hf_methods.harness.recipe import PretrainedRecipeArguments
 
 BASE_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 ADAPTER_METHODS = ("bone", "lora", "pissa")
@@ -34,7 +34,12 @@ def parse_targets(target_modules: str) -> list[str] | str:
 
 
 @dataclass
-class BoneArguments(RecipeArguments):
+class BoneArguments(PretrainedRecipeArguments):
+    """Arguments of `recipes/bone.py`. The shared `--model_name_or_path` picks the base (default: the offline
+    SmolLM2-135M-Instruct; `tiny` for smoke runs) and `--dataset_name_or_path` the data: by default the built-in
+    arithmetic word problems, otherwise a JSON/JSONL file (or `datasets` name) whose rows have `prompt` and `answer`
+    fields; the loss is taken on the answer tokens only."""
+
     max_steps: int = field(default=100, metadata={"help": "Optimisation steps."})
     checkpoint_every: int = field(default=0, metadata={"help": "Save a resumable checkpoint every N steps (0: end)."})
     log_every: int = field(default=1, metadata={"help": "Log the training loss every N steps."})
@@ -58,8 +63,19 @@ class BoneArguments(RecipeArguments):
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
     batch_size: int = field(default=8, metadata={"help": "Examples per step and process."})
     max_length: int = field(default=64, metadata={"help": "Token budget per example (prompt truncated on the left)."})
-    n_train: int = field(default=1024, metadata={"help": "Training word problems (seed 0 of the generator)."})
-    n_eval: int = field(default=64, metadata={"help": "Held-out problems (seed 1, minus any seen in training)."})
+    n_train: int = field(
+        default=1024,
+        metadata={
+            "help": "Training word problems (seed 0 of the generator); with a user data set, at most this many."
+        },
+    )
+    n_eval: int = field(
+        default=64,
+        metadata={
+            "help": "Held-out problems (seed 1, minus any seen in training); with a user data set, rows held out at "
+            "random (seed 0) before training."
+        },
+    )
     eval_every: int = field(default=0, metadata={"help": "Held-out answer loss every N steps (0: only at the end)."})
     n_accuracy: int = field(default=64, metadata={"help": "Held-out problems for greedy exact match (0: skip)."})
     chat_template: bool = field(
@@ -70,7 +86,6 @@ class BoneArguments(RecipeArguments):
         },
     )
     bf16: bool = field(default=False, metadata={"help": "Load the base in bfloat16 (the paper trains in bf16)."})
-    cpu_threads: int = field(default=2, metadata={"help": "torch threads on CPU (0: torch's default)."})
 
     def validate(self) -> None:
         super().validate()
@@ -193,6 +208,32 @@ def word_problem_splits(
     }
 
 
+def card_details(args: BoneArguments, base_id: str | None) -> dict[str, Any]:
+    """What `RecipeRunner.finish` writes on the output's card about the base and the data of this run.
+
+    `base_id` is the Hub id `load_causal_lm` reports for `--model_name_or_path` (the offline SmolLM2 alias becomes
+    `HuggingFaceTB/SmolLM2-135M-Instruct`); a local folder or `tiny` has no Hub id, so the card names no `base_model`
+    and its "Train it" command (which lists `--model_name_or_path`) tells what the base was. A user data set is named
+    as the run's data (a `datasets` name also in the card's `datasets`); the default is the built-in word problems.
+    """
+    from pathlib import Path
+
+    hub_base = base_id if base_id and not Path(base_id).expanduser().exists() else None
+    base_name = hub_base or ("tiny-llama" if args.model_name_or_path == "tiny" else Path(base_id or "base").name)
+    details: dict[str, Any] = {
+        "base_model": hub_base,
+        "model_name": f"{base_name.split('/')[-1].lower()}-{args.method}",
+        "card_kwargs": {"pipeline_tag": "text-generation"},
+    }
+    name = args.dataset_name_or_path
+    if name is not None:
+        local = Path(name).expanduser().exists()
+        details["datasets"] = None if local else [name]
+        label = Path(name).name if local else name
+        details["card_kwargs"]["run_task"] = {"dataset_name": label, "dataset_type": label, "split": "held-out rows"}
+    return details
+
+
 def make_optimizer(model: nn.Module, learning_rate: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
     """AdamW over the trainable (adapter) parameters only."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -275,6 +316,7 @@ __all__ = [
     "PROJECTIONS",
     "answer_losses",
     "build_adapter",
+    "card_details",
     "evaluate",
     "make_optimizer",
     "make_scheduler",

@@ -161,7 +161,12 @@ class QSTConfig:
         file = path / CONFIG_NAME if path.is_dir() else path
         if not file.is_file():
             raise FileNotFoundError(f"no {CONFIG_NAME} in {path}: not a saved QST side network")
-        values = json.loads(file.read_text())
+        try:
+            values = json.loads(file.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{file} is not valid JSON (corrupted or truncated?): {err}") from err
+        if not isinstance(values, dict):
+            raise ValueError(f"{file} does not hold a JSON object of QSTConfig fields")
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(values) - known)
         if unknown:

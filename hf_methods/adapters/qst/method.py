@@ -14,8 +14,10 @@ METHOD = Method(
         "hf_methods.adapters.qst:QSTConfig",
         "hf_methods.adapters.qst:QSTModel",
         "hf_methods.adapters.qst:get_qst_model",
+        "hf_methods.adapters.qst:QSTTrainer",
     ),
     recipe="recipes/qst.py",
+    library_name="hf-methods",  # peft cannot load a QST side network: QSTModel.from_pretrained does
     claim=(
         "Paper: up to 2.3x less training memory and up to 3x faster than QLoRA at competitive accuracy; the CPU "
         "check adapts a tiny Llama pretrained on one Markov language to a shifted one for 300 steps (QST, QST with "
@@ -26,17 +28,19 @@ METHOD = Method(
     ),
     venue="ACL 2024",
     usage=(
-        "from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig\n"
+        "import tempfile\n"
         "from hf_methods.adapters.qst import QSTConfig, QSTModel, get_qst_model\n"
-        "repo = 'HuggingFaceTB/SmolLM2-135M-Instruct'\n"
-        "bnb = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type='nf4', bnb_4bit_use_double_quant=True)\n"
-        "base = AutoModelForCausalLM.from_pretrained(repo, quantization_config=bnb)\n"
-        "ids = AutoTokenizer.from_pretrained(repo)('2 + 3 =', return_tensors='pt').input_ids\n"
+        "from hf_methods.common.data import load_causal_lm\n"
+        "# a 4-bit base works the same: from_pretrained(..., quantization_config=BitsAndBytesConfig(load_in_4bit=True))\n"
+        "base, tokenizer, _ = load_causal_lm('smollm2-135m-instruct')  # offline SmolLM2-135M-Instruct, fp32\n"
+        "ids = tokenizer('2 + 3 =', return_tensors='pt').input_ids\n"
         "model = get_qst_model(base, QSTConfig(reduction_factor=16, adapter_rank=16))  # only qst.* trains\n"
-        "loss = model(input_ids=ids, labels=ids).loss\n"
-        "out = model.generate(input_ids=ids, max_new_tokens=16)  # base + side KV caches\n"
-        "model.save_pretrained('out')  # qst_config.json + qst_model.safetensors\n"
-        "model = QSTModel.from_pretrained(base, 'out')"
+        "model(input_ids=ids, labels=ids).loss.backward()  # no gradient and no saved activations in the base\n"
+        "out = model.generate(input_ids=ids, max_new_tokens=8, do_sample=False)  # base + side KV caches\n"
+        "folder = tempfile.mkdtemp()\n"
+        "model.save_pretrained(folder)  # qst_config.json + qst_model.safetensors (model.push_to_hub('me/qst') too)\n"
+        "model.unload()  # detach the side network's hooks from the base\n"
+        "model = QSTModel.from_pretrained(base, folder)  # or a Hub repo id; QSTTrainer for transformers.Trainer"
     ),
     notes=(
         "PEFT-shaped API outside PEFT (PEFT's method enum is closed to out-of-tree tuners). The side network is "

@@ -28,6 +28,7 @@ network then gets no gradient at step 0 (it is multiplied by γ = 0) and moves o
 from __future__ import annotations
 
 import copy
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -416,46 +417,182 @@ class QSTModel(nn.Module):
         self._handles = []
         return self.base_model
 
-    def save_pretrained(self, save_directory: str | Path, is_main_process: bool = True, **kwargs) -> None:
+    def save_pretrained(
+        self,
+        save_directory: str | Path,
+        is_main_process: bool = True,
+        state_dict: dict[str, torch.Tensor] | None = None,
+        safe_serialization: bool = True,
+        **kwargs,
+    ) -> None:
         """Writes `qst_config.json` and `qst_model.safetensors` (the side network only, never the base weights).
 
-        Extra keyword arguments (`save_function`, `safe_serialization`, ...) are accepted for compatibility with
-        `transformers`/`accelerate` callers and ignored: the weights are always written with safetensors.
+        Args:
+            save_directory (`str` or `Path`): the folder to write (created if needed).
+            is_main_process (`bool`, *optional*, defaults to `True`): only the main process writes (distributed runs).
+            state_dict (`dict`, *optional*): the weights to write instead of the side network's current ones, as
+                `transformers.Trainer` and `accelerate` pass them: keys of `QSTModel.state_dict()` (`qst.*`) or of
+                `QSTModel.qst.state_dict()`.
+            safe_serialization (`bool`, *optional*, defaults to `True`): accepted for `transformers` callers; the
+                weights are always written with safetensors.
+            kwargs: other `save_pretrained` arguments of `transformers`/`accelerate` callers (`save_function`,
+                `max_shard_size`, ...), accepted and ignored.
         """
         from safetensors.torch import save_file
 
         if not is_main_process:
             return
+        expected = self.qst.state_dict()
+        if state_dict is None:
+            state_dict = expected
+        else:
+            state_dict = {k.removeprefix("qst."): v for k, v in state_dict.items()}
+            if state_dict.keys() != expected.keys():
+                missing, unexpected = sorted(expected.keys() - state_dict.keys()), sorted(state_dict.keys() - expected)
+                raise ValueError(
+                    f"state_dict is not this QST side network's: missing {missing[:5]}, unexpected {unexpected[:5]}"
+                )
         path = Path(save_directory)
         path.mkdir(parents=True, exist_ok=True)
         self.qst_config.save_pretrained(path)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.qst.state_dict().items()}
+        state = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
         save_file(state, str(path / WEIGHTS_NAME), metadata={"format": "pt", "method": "qst"})
 
+    def load_side_weights(self, path: str | Path) -> None:
+        """Loads `qst_model.safetensors` of a saved side network (a `save_pretrained` folder, or the file itself) into
+        this model's side network, strictly (e.g. to resume from a `QSTTrainer` checkpoint)."""
+        path = Path(path)
+        file = path / WEIGHTS_NAME if path.is_dir() else path
+        if not file.is_file():
+            raise FileNotFoundError(f"no {WEIGHTS_NAME} in {path}")
+        self.qst.load_state_dict(read_side_weights(file, device=str(self.device)), strict=True)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        token: str | None = None,
+        private: bool | None = None,
+        commit_message: str = "Upload QST side network",
+        revision: str | None = None,
+    ):
+        """Uploads `qst_config.json` and `qst_model.safetensors` to the Hub model repo `repo_id` (created if needed).
+
+        Reload with `QSTModel.from_pretrained(base, repo_id)` on the same base model.
+
+        Args:
+            repo_id (`str`): `"namespace/name"`.
+            token (`str`, *optional*): a token with write access (default: `HF_TOKEN` or the one of `hf auth login`).
+            private (`bool`, *optional*): visibility of a newly created repo.
+            commit_message (`str`, *optional*): the commit's message.
+            revision (`str`, *optional*): the branch to commit to (default: the main branch).
+
+        Returns:
+            The `huggingface_hub.CommitInfo` of the upload.
+        """
+        import tempfile
+
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        repo = api.create_repo(repo_id, private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as folder:
+            self.save_pretrained(folder)
+            return api.upload_folder(
+                repo_id=repo.repo_id, folder_path=folder, commit_message=commit_message, revision=revision
+            )
+
     @classmethod
-    def from_pretrained(cls, base_model, path: str | Path, is_trainable: bool = False) -> QSTModel:
-        """Attaches a saved side network (`save_pretrained` folder) to `base_model`.
+    def from_pretrained(
+        cls,
+        base_model,
+        model_id: str | Path,
+        is_trainable: bool = False,
+        *,
+        revision: str | None = None,
+        token: str | None = None,
+        cache_dir: str | Path | None = None,
+        local_files_only: bool = False,
+        force_download: bool = False,
+    ) -> QSTModel:
+        """Attaches a saved side network (a `save_pretrained` folder or a Hub repo) to `base_model`.
 
         Args:
             base_model (`PreTrainedModel`): the base it was trained on (plain or 4-bit); a base whose architecture or
-                sizes differ raises a `ValueError`.
-            path (`str` or `Path`): the folder holding `qst_config.json` and `qst_model.safetensors`.
+                sizes differ raises a `ValueError`. Call `unload()` on an earlier `QSTModel` of the same base first.
+            model_id (`str` or `Path`): a folder holding `qst_config.json` and `qst_model.safetensors`, or the id
+                `"namespace/name"` of a Hub repo holding them (downloaded with `huggingface_hub.hf_hub_download`).
             is_trainable (`bool`, *optional*, defaults to `False`): keep the side network trainable (as PEFT).
+            revision, token, cache_dir, local_files_only, force_download: passed to `hf_hub_download` for a Hub id.
         """
-        from safetensors.torch import load_file
-
         _check_base_model(base_model)
-        path = Path(path)
-        config = QSTConfig.from_pretrained(path)
-        if not (path / WEIGHTS_NAME).is_file():
-            raise FileNotFoundError(f"no {WEIGHTS_NAME} in {path}")
+        hub_kwargs = {
+            "revision": revision,
+            "token": token,
+            "cache_dir": cache_dir,
+            "local_files_only": local_files_only,
+            "force_download": force_download,
+        }
+        config_file, weights_file = _resolve_saved_files(model_id, hub_kwargs)
+        config = QSTConfig.from_pretrained(config_file)
         model = cls(base_model, config)
-        state = load_file(str(path / WEIGHTS_NAME), device=str(model.device))
-        model.qst.load_state_dict(state, strict=True)
+        model.qst.load_state_dict(read_side_weights(weights_file, device=str(model.device)), strict=True)
         model.qst.requires_grad_(is_trainable)
         if not is_trainable:
             model.eval()
         return model
+
+
+def read_side_weights(file: str | Path, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """The tensors of a `qst_model.safetensors` file; a corrupted or truncated file raises a `ValueError` naming it."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(file), device=device)
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ValueError(
+            f"{file} is not a readable safetensors file (corrupted or truncated?): save the side network again or "
+            f"download it again. The reader said: {err}"
+        ) from err
+
+
+_HUB_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def _resolve_saved_files(model_id: str | Path, hub_kwargs: dict) -> tuple[Path, Path]:
+    """`(config file, weights file)` of a saved side network: from a local folder, or downloaded from the Hub."""
+    from .config import CONFIG_NAME
+
+    path = Path(model_id).expanduser()
+    if path.is_dir():
+        config_file, weights_file = path / CONFIG_NAME, path / WEIGHTS_NAME
+        if not config_file.is_file():
+            hint = ""
+            if (path / "model.safetensors").is_file():
+                hint = (
+                    " It holds a model.safetensors, as a plain transformers.Trainer writes for a model that is not a "
+                    "PreTrainedModel: train with hf_methods.adapters.qst.QSTTrainer to save the QST format."
+                )
+            raise FileNotFoundError(f"no {CONFIG_NAME} in {path}: not a saved QST side network.{hint}")
+        if not weights_file.is_file():
+            raise FileNotFoundError(f"no {WEIGHTS_NAME} in {path}")
+        return config_file, weights_file
+    name = str(model_id)
+    if path.exists() or path.is_absolute() or not _HUB_REPO_ID.fullmatch(name):
+        raise FileNotFoundError(
+            f"{name}: no folder holding {CONFIG_NAME} here, and not a Hub repo id of the form 'namespace/name'"
+        )
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    files = []
+    for filename in (CONFIG_NAME, WEIGHTS_NAME):
+        try:
+            files.append(Path(hf_hub_download(name, filename, **hub_kwargs)))
+        except EntryNotFoundError as err:
+            raise FileNotFoundError(f"the Hub repo {name} has no {filename}: not a saved QST side network") from err
+    return files[0], files[1]
 
 
 def _check_base_model(base_model) -> None:
@@ -496,4 +633,12 @@ def get_qst_model(base_model, config: QSTConfig | None = None) -> QSTModel:
     return QSTModel(base_model, config)
 
 
-__all__ = ["QSTDownsample", "QSTModel", "QSTSideNetwork", "get_qst_model", "reset_to_pytorch_init", "side_config"]
+__all__ = [
+    "QSTDownsample",
+    "QSTModel",
+    "QSTSideNetwork",
+    "get_qst_model",
+    "read_side_weights",
+    "reset_to_pytorch_init",
+    "side_config",
+]

@@ -2,6 +2,7 @@
 
 - [`QSTArguments`]: the arguments of `recipes/qst.py`; `args.qst_config()` builds the `QSTConfig` in one call;
 - [`load_base`]: SmolLM2-135M-Instruct from the offline asset, in fp32 or bitsandbytes 4-bit ([`resolve_quantization`]);
+  [`load_base_model`]: any base a recipe's `--model_name_or_path` names, the same way;
 - [`word_problem_data`]: the fixed training and held-out arithmetic word problems, tokenized for SFT;
 - [`make_optimizer`] (AdamW on the trainable parameters), [`make_scheduler`] (`transformers.get_scheduler`),
   [`train_step`] (one step, optional gradient clipping);
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from hf_methods.harness.recipe import RecipeArguments
+from hf_methods.harness.recipe import PretrainedRecipeArguments
 
 BASE_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
 QUANTIZATIONS = ("auto", "nf4", "fp4", "none")
@@ -24,8 +25,9 @@ SCHEDULES = ("constant_with_warmup", "constant", "linear", "cosine")
 
 
 @dataclass
-class QSTArguments(RecipeArguments):
-    """Arguments of `recipes/qst.py` (the shared ones come from `RecipeArguments`)."""
+class QSTArguments(PretrainedRecipeArguments):
+    """Arguments of `recipes/qst.py` (the shared ones, `--model_name_or_path` and `--dataset_name_or_path` among them,
+    come from `PretrainedRecipeArguments`)."""
 
     max_steps: int = field(default=40, metadata={"help": "Optimisation steps."})
     checkpoint_every: int = field(default=20, metadata={"help": "Save a resumable checkpoint every N steps (0: end)."})
@@ -68,11 +70,25 @@ class QSTArguments(RecipeArguments):
     max_grad_norm: float = field(default=0.3, metadata={"help": "Gradient clipping norm (official: 0.3; 0: off)."})
     batch_size: int = field(default=8, metadata={"help": "Examples per step and process."})
     max_length: int = field(default=64, metadata={"help": "Token budget per example (prompt truncated on the left)."})
-    n_train: int = field(default=512, metadata={"help": "Training word problems (seed 0 of the generator)."})
-    n_eval: int = field(default=64, metadata={"help": "Held-out problems (seed 1, minus any seen in training)."})
+    n_train: int = field(
+        default=512,
+        metadata={
+            "help": "Training word problems (seed 0 of the generator); with --dataset_name_or_path, the most training "
+            "rows used (the first ones)."
+        },
+    )
+    n_eval: int = field(
+        default=64,
+        metadata={
+            "help": "Held-out problems (seed 1, minus any seen in training); with --dataset_name_or_path, the number "
+            "of rows held out from the end of the file."
+        },
+    )
     eval_every: int = field(default=0, metadata={"help": "Held-out answer loss every N steps (0: only at the end)."})
-    n_accuracy: int = field(default=32, metadata={"help": "Held-out problems for greedy exact match (0: skip)."})
-    cpu_threads: int = field(default=2, metadata={"help": "torch threads on CPU (0: torch's default)."})
+    n_accuracy: int = field(
+        default=32,
+        metadata={"help": "Held-out word problems for greedy exact match (0: skip; not done on a user's data set)."},
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -151,6 +167,40 @@ def load_base(quantization: str = "none", double_quant: bool = True):
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model.eval(), tokenizer, quant
+
+
+def load_base_model(name_or_path: str, quantization: str = "auto", double_quant: bool = True):
+    """`(model, tokenizer, quantization, hub_id)` for a recipe's `--model_name_or_path` (see
+    `hf_methods.common.data.load_causal_lm`: the SmolLM2 asset, `"tiny"`, a local folder or a Hub id), optionally in
+    bitsandbytes 4-bit, in eval mode, with a pad token (the EOS token when the tokenizer has none). `hub_id` names the
+    base on the model card (`None` for `"tiny"`).
+
+    The tiny smoke-test Llama is built in code, not loaded, so it cannot be quantized: `auto` keeps it in fp32 and
+    `nf4`/`fp4` raise a `ValueError`.
+    """
+    from hf_methods.common.data import load_causal_lm
+
+    if name_or_path == "tiny":
+        if quantization in ("nf4", "fp4"):
+            raise ValueError(f"--quantization {quantization}: the tiny model is built in code and cannot be quantized")
+        quant = "none" if quantization == "auto" else resolve_quantization(quantization)
+    else:
+        quant = resolve_quantization(quantization)
+    kwargs = {}
+    if quant != "none":
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type=quant,
+            bnb_4bit_use_double_quant=double_quant,
+            bnb_4bit_compute_dtype=torch.float32,
+        )
+        kwargs["device_map"] = {"": torch.cuda.current_device()} if torch.cuda.is_available() else "cpu"
+    model, tokenizer, hub_id = load_causal_lm(name_or_path, **kwargs)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model.eval(), tokenizer, quant, hub_id
 
 
 def word_problem_data(tokenizer, n_train: int, n_eval: int, max_length: int = 64):
@@ -256,6 +306,7 @@ __all__ = [
     "QSTArguments",
     "evaluate",
     "load_base",
+    "load_base_model",
     "make_optimizer",
     "make_scheduler",
     "resolve_quantization",

@@ -35,20 +35,27 @@ METHOD = Method(
     ),
     venue="ICML 2024",
     usage=(
-        "from hf_methods.generation.act import ActConfig, act_calibrate, apply_act, find_act_heads\n"
-        "# calibration = [{'text': prompt, 'choices': [' bible', ' jargon', ' python'], 'label': 0}, ...]\n"
-        "config = find_act_heads(model, calibration, tokenizer=tokenizer, beta=0.4, threshold=0.1)\n"
-        "with act_calibrate(model, config):  # the 'act_eager' attention function on the chosen heads\n"
-        "    logits = model(**inputs).logits\n"
-        "apply_act(model, ActConfig(heads={5: [0, 3]}))  # permanent; save_pretrained keeps it in config.json\n"
-        "model.save_pretrained('calibrated')  # config.json carries act_config and attn_implementation\n"
-        "# in a new process: import any name of hf_methods.generation.act (registers 'act_eager'), then\n"
-        "# AutoModelForCausalLM.from_pretrained('calibrated') is calibrated again"
+        "from hf_methods.common.data import load_causal_lm\n"
+        "from hf_methods.generation.act import act_calibrate, apply_act, find_act_heads\n"
+        "\n"
+        'model, tokenizer, _ = load_causal_lm("smollm2-135m-instruct")  # the offline SmolLM2-135M-Instruct\n'
+        'demos = "Is it food? bread: yes. stone: no. rice: yes. chair: no."\n'
+        'calibration = [{"text": f"{demos} {word}:", "choices": [" yes", " no"], "label": label}\n'
+        '               for word, label in [("apple", 0), ("table", 1), ("soup", 0), ("shoe", 1)]]\n'
+        'config = find_act_heads(model, calibration, tokenizer=tokenizer, score="margin", max_candidates=4)\n'
+        "with act_calibrate(model, config):  # the 'act_eager' attention function on the chosen heads, inside the block\n"
+        '    logits = model(**tokenizer(calibration[0]["text"], return_tensors="pt")).logits\n'
+        "apply_act(model, config)  # permanent; model.save_pretrained(folder) writes the ACT settings into config.json\n"
+        "# AutoModelForCausalLM.from_pretrained(folder) is calibrated again after `import hf_methods`; without hf-methods,\n"
+        "# transformers refuses the folder: 'Specified `attn_implementation=\"act_eager\"` is not supported'"
     ),
     notes=(
         "A custom attention function registered with AttentionInterface and AttentionMaskInterface ('act_eager', "
         "eager math plus the calibration on the selected query heads), not hooks or a patched Llama. Settings live "
-        "in the model config (act_config, attn_implementation). Departures from the official code: padded "
+        "in the model config (act_config, attn_implementation), so a saved calibrated model (and the recipe's output "
+        "folder, which holds the weights by default) loads with AutoModelForCausalLM.from_pretrained once hf-methods "
+        "is imported; transformers offers no hook to name the missing package, so without it the load fails with "
+        "'attn_implementation=\"act_eager\" is not supported'. Departures from the official code: padded "
         "batches are handled (the sink normaliser counts the valid queries that see a key; the official code uses "
         "batch element 0 only), decoding steps are not calibrated by default (the official decode path sets "
         "A[0, 0] = 1 and breaks row sums), and the default head search is cumulative greedy (a head is kept only "

@@ -17,7 +17,8 @@
 - `"wordnet-pos"`: the part of speech of a WordNet word from its gloss (noun, verb, adjective, adverb), 4 classes.
 
 Each example is `{"text": prompt, "choices": [label words], "label": int}`, scored by the log-softmax of each label
-word's first token at the last prompt position, as the official code scores its classification tasks.
+word's first token at the last prompt position, as the official code scores its classification tasks. Examples of
+your own task, in the same three columns (e.g. a JSONL file), go through `choice_examples`.
 """
 
 from __future__ import annotations
@@ -115,4 +116,34 @@ def build_fewshot_task(
     return out
 
 
-__all__ = ["TASKS", "build_fewshot_task"]
+def choice_examples(rows, source: str = "dataset") -> list[dict]:
+    """Checked multiple-choice examples `{"text", "choices", "label"}` from rows of a data set (e.g. a JSONL file).
+
+    Each row needs `text` (the prompt, demonstrations included), `choices` (two or more label strings, each scored by
+    its first token, usually with a leading space) and `label` (the index of the correct choice); other columns are
+    ignored.
+
+    Raises:
+        `ValueError` naming `source` and the row: a missing column or a value of the wrong kind.
+    """
+    out = []
+    for i, row in enumerate(rows):
+        missing = {"text", "choices", "label"} - set(row)
+        if missing:
+            raise ValueError(f"{source} row {i}: missing column(s) {sorted(missing)} (needs text, choices, label)")
+        text, choices, label = row["text"], row["choices"], row["label"]
+        if not isinstance(text, str) or not text:
+            raise ValueError(f"{source} row {i}: 'text' must be a non-empty string, got {text!r}")
+        if isinstance(choices, str) or not isinstance(choices, (list, tuple)) or len(choices) < 2:
+            raise ValueError(f"{source} row {i}: 'choices' must be a list of >= 2 strings, got {choices!r}")
+        if not all(isinstance(c, str) and c for c in choices):
+            raise ValueError(f"{source} row {i}: every choice must be a non-empty string, got {choices!r}")
+        if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(choices):
+            raise ValueError(f"{source} row {i}: 'label' must be an int in [0, {len(choices)}), got {label!r}")
+        out.append({"text": text, "choices": list(choices), "label": label})
+    if not out:
+        raise ValueError(f"{source} has no rows")
+    return out
+
+
+__all__ = ["TASKS", "build_fewshot_task", "choice_examples"]

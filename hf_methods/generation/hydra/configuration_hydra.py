@@ -43,7 +43,9 @@ class HydraConfig(PreTrainedConfig):
 
     Args:
         base_model_name_or_path (`str`, *optional*):
-            The base model the heads were built for (recorded for the card and for loading).
+            The base model the heads were built for (a Hub id or a local folder). Heads that record their base
+            reference its input embedding and `lm_head` instead of storing copies (see `save_base_weights`); heads
+            without one are standalone.
         hidden_size (`int`, *optional*, defaults to 576):
             Hidden size d of the base model.
         vocab_size (`int`, *optional*, defaults to 49152):
@@ -83,6 +85,12 @@ class HydraConfig(PreTrainedConfig):
             δ of typical acceptance.
         initializer_range (`float`, *optional*, defaults to 0.02):
             Standard deviation of the normal initialisation of layers not copied from the base.
+        save_base_weights (`bool`, *optional*, defaults to `False`):
+            Whether `save_pretrained` stores the heads' frozen copies of the base input embedding (Hydra kinds) and
+            of the shared `lm_head` (`share_lm_head=True`). By default heads that record `base_model_name_or_path`
+            leave them out (on SmolLM2-135M they are 2 × 28M parameters, far more than the heads themselves) and
+            take them from the base they are loaded on; `True` keeps the copies, for heads that load without the
+            base.
 
     ```python
     >>> from hf_methods.generation.hydra import HydraConfig
@@ -112,6 +120,7 @@ class HydraConfig(PreTrainedConfig):
     posterior_threshold: float | int = 0.09
     posterior_alpha: float | int = 0.3
     initializer_range: float | int = 0.02
+    save_base_weights: bool = False
 
     def __post_init__(self, **kwargs):
         plus = self.head_kind == "hydra++"
@@ -173,6 +182,11 @@ class HydraConfig(PreTrainedConfig):
             raise ValueError(f"`posterior_alpha` must be > 0, got {self.posterior_alpha!r}.")
         if self.tree_choices is not None:
             check_tree_choices(self.tree_choices, self.num_heads, name="tree_choices")
+
+    @property
+    def references_base(self) -> bool:
+        """True when the frozen base weights are not stored with the heads but taken from the recorded base."""
+        return bool(self.base_model_name_or_path) and not self.save_base_weights
 
     def validate_architecture(self):
         """Part of `@strict`-powered validation: ranges, choices and the tree's depth against `num_heads`."""

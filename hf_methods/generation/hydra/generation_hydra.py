@@ -269,7 +269,8 @@ def hydra_generate(
         input_ids (`torch.LongTensor` of shape `(1, prompt_len)`): the prompt; batch size 1 only (as the originals).
         logits_processor, stopping_criteria, generation_config: prepared by `generate`; processors are applied to
             every node's logits with the node's own path as context, stopping criteria token by token.
-        draft_heads ([`HydraHeads`]): the heads (any kind).
+        draft_heads ([`HydraHeads`]): the heads (any kind); heads saved without their base's weights are tied to
+            `model` here.
         tree_choices (`list[list[int]]`, *optional*): the candidate tree; default `draft_heads.config.tree_choices`,
             else `default_tree(num_heads, tree_size)`.
         acceptance (`str`, *optional*): `"greedy"` (lossless) or `"typical"` (lossy); default from the heads' config.
@@ -298,6 +299,8 @@ def hydra_generate(
     if stopping_criteria is None or generation_config is None:
         raise ValueError("call hydra_generate through `model.generate(..., custom_generate=hydra_generate)`.")
     hc = draft_heads.config
+    if getattr(draft_heads, "needs_base_weights", False):  # heads saved without the base weights: take this model's
+        draft_heads.tie_to_base(model)
     if model.config.hidden_size != hc.hidden_size or model.get_output_embeddings().weight.shape[0] != hc.vocab_size:
         raise ValueError(
             f"`draft_heads` were built for hidden size {hc.hidden_size} and vocabulary {hc.vocab_size}; the model has "
@@ -443,12 +446,27 @@ _GENERATE_LOCALS = (
 )
 
 
-def generate(model, input_ids=None, generation_config=None, inputs=None, draft_heads=None, **kwargs):
+def generate(
+    model,
+    input_ids=None,
+    generation_config=None,
+    inputs=None,
+    draft_heads=None,
+    draft_heads_trust_remote_code: bool | None = None,
+    trust_remote_code: bool | None = None,
+    **kwargs,
+):
     """Entry point of `custom_generate/generate.py` in a saved head checkpoint.
 
-    `base.generate(input_ids, custom_generate=repo, trust_remote_code=True, draft_heads=repo, ...)` runs
-    :func:`hydra_generate`, where `draft_heads` is a `HydraHeads` or the folder / Hub repo id of saved heads (loaded
-    with `AutoModel.from_pretrained(draft_heads, trust_remote_code=True)`).
+    `base.generate(input_ids, custom_generate=repo, trust_remote_code=True, draft_heads=..., ...)` runs
+    :func:`hydra_generate`, where `draft_heads` is a `HydraHeads`, or the folder / Hub repo id of saved heads, loaded
+    with `AutoModel.from_pretrained(draft_heads, trust_remote_code=<yours>)` and tied to `model`.
+
+    Trust is the caller's alone: `trust_remote_code=True` given to `base.generate` lets transformers run *this* file
+    and is not handed on to it, so it never extends to a `draft_heads` repository. Heads load without remote code
+    when hf-methods is installed (its classes are registered); a `draft_heads` repository whose code would have to
+    run is refused unless you pass `draft_heads_trust_remote_code=True` (or `trust_remote_code=True` when calling
+    this function yourself) after reading that code, or you load the heads yourself and pass the model.
     """
     input_ids = input_ids if input_ids is not None else inputs
     if draft_heads is None:
@@ -458,7 +476,19 @@ def generate(model, input_ids=None, generation_config=None, inputs=None, draft_h
     if isinstance(draft_heads, (str, Path)):
         from transformers import AutoModel
 
-        draft_heads = AutoModel.from_pretrained(draft_heads, trust_remote_code=True).to(model.device)
+        trust = draft_heads_trust_remote_code if draft_heads_trust_remote_code is not None else trust_remote_code
+        try:
+            draft_heads = AutoModel.from_pretrained(draft_heads, trust_remote_code=trust)
+        except ValueError as err:
+            if "trust_remote_code" not in str(err):
+                raise
+            raise ValueError(
+                f"`draft_heads={str(draft_heads)!r}` needs its own code to load, and you have not trusted it: the "
+                "`trust_remote_code=True` given to `generate` covers the `custom_generate` repository only. Read that "
+                "code, then pass `draft_heads_trust_remote_code=True`, or load the heads yourself "
+                "(`AutoModel.from_pretrained(..., trust_remote_code=True)`) and pass the model as `draft_heads`."
+            ) from err
+        draft_heads = draft_heads.to(model.device)
     for key in _GENERATE_LOCALS:
         if kwargs.get(key) is None or key in ("custom_generate", "trust_remote_code"):
             kwargs.pop(key, None)

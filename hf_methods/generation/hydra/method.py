@@ -31,11 +31,20 @@ METHOD = Method(
     ),
     venue="COLM 2024",
     usage=(
-        "from hf_methods.generation.hydra import HydraHeads, HydraForCausalLM, hydra_generate\n"
-        "heads = HydraHeads.from_base(base, head_kind='hydra++', num_heads=3)  # or medusa / hydra; then train\n"
-        "model = HydraForCausalLM(base, heads)\n"
-        "out = model.generate(**inputs, max_new_tokens=64)  # token-for-token equal to greedy decoding\n"
-        "out = base.generate(**inputs, custom_generate=hydra_generate, draft_heads=heads, max_new_tokens=64)"
+        "import tempfile\n"
+        "\n"
+        "from hf_methods.common.data import load_causal_lm\n"
+        "from hf_methods.generation.hydra import HydraForCausalLM, HydraHeads, hydra_generate\n"
+        "\n"
+        'base, tokenizer, _ = load_causal_lm("smollm2-135m-instruct")  # the offline SmolLM2-135M-Instruct\n'
+        '# "medusa", "hydra" or "hydra++" heads, untrained here (recipes/hydra.py trains them)\n'
+        'heads = HydraHeads.from_base(base, head_kind="hydra", num_heads=3, share_lm_head=True)\n'
+        'inputs, kwargs = tokenizer("The capital of France is", return_tensors="pt"), dict(do_sample=False, max_new_tokens=12)\n'
+        "out = base.generate(**inputs, **kwargs, custom_generate=hydra_generate, draft_heads=heads)\n"
+        "assert (out == base.generate(**inputs, **kwargs)).all()  # lossless: the tokens of greedy decoding\n"
+        "heads.save_pretrained(folder := tempfile.mkdtemp())  # heads only: the base's embedding and lm_head stay with it\n"
+        "model = HydraForCausalLM(base, HydraHeads.from_pretrained(folder, base_model=base))\n"
+        "print(tokenizer.decode(model.generate(**inputs, **kwargs)[0]))"
     ),
     notes=(
         "Batch size 1, like the originals; greedy acceptance is lossless (tested token for token against greedy "
@@ -44,7 +53,9 @@ METHOD = Method(
         "residual Linear of a Hydra head's first block starts as [I, 0, ...] (official: random) so Hydra and "
         "Medusa heads start from the same predictor; `share_lm_head=True` (the recipe's CPU default) uses one "
         "frozen copy of the base lm_head for all heads (legacy Medusa) instead of one trainable lm_head per head; "
-        "heads keep a frozen copy of the base input embedding. The default tree is generated from a simple "
+        "the heads read the base input embedding and (shared) lm_head but, when they record their base, are saved "
+        "without them and take them from the base again when loaded (`save_base_weights=True` stores copies, for "
+        "standalone heads). The default tree is generated from a simple "
         "rank-decay acceptance model (`default_tree(num_heads, size)`), not Medusa's tuned mc_sim_7b_63. The "
         "Hydra++ prefix layer is a one-layer LlamaModel over base hidden states with its own KV cache. The CPU "
         "claim uses a synthetic topic-mixture Markov language and a tiny Llama; the "

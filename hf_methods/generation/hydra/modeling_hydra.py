@@ -13,13 +13,15 @@
 # limitations under the License.
 """Medusa / Hydra / Hydra++ draft heads as a `PreTrainedModel`, and `HydraForCausalLM` (base + heads).
 
-Self-contained (torch, transformers and files of this folder only), so a saved head checkpoint loads with
+Self-contained (torch, transformers and files of this folder only; hf-methods, when installed, only maps the offline
+SmolLM2 asset to its Hub id), so a saved head checkpoint loads with
 `AutoModel.from_pretrained(folder, trust_remote_code=True)` on a machine without hf-methods.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,9 +124,15 @@ class HydraHeads(HydraPreTrainedModel):
     r"""
     The draft heads of Medusa, Hydra or Hydra++ for one base causal LM (see [`HydraConfig`] for the three kinds).
 
-    Holds a frozen copy of the base input embedding E (Hydra kinds: the heads read the embeddings of the speculated
-    tokens), the optional one-layer prefix-attention decoder (Hydra++), the head trunks, and the LM heads. Build it on
-    a base with [`HydraHeads.from_base`], which copies E and the base `lm_head` into the heads.
+    Holds the base input embedding E (Hydra kinds: the heads read the embeddings of the speculated tokens), the
+    optional one-layer prefix-attention decoder (Hydra++), the head trunks, and the LM heads. Build it on a base with
+    [`HydraHeads.from_base`], which copies E and the base `lm_head` into the heads.
+
+    E and the shared `lm_head` (`share_lm_head=True`) are frozen base weights: heads that record their base
+    (`config.base_model_name_or_path`) save without them and take them from the base again when loaded
+    (`HydraHeads.from_pretrained(folder, base_model=base)`, or on first use by `hydra_generate` /
+    [`HydraForCausalLM`], or `tie_to_base()` which loads the recorded base). `config.save_base_weights=True` stores
+    them, for standalone heads.
 
     Training (teacher forcing on data tokens, as the official `HydraModel.forward`): for head k and position t,
 
@@ -169,6 +177,13 @@ class HydraHeads(HydraPreTrainedModel):
         else:
             self.lm_heads = nn.ModuleList([nn.Linear(d, V, bias=config.lm_head_bias) for _ in range(K)])
         self.post_init()
+        # whether E and the shared lm_head hold the base's weights (from_base, tie_to_base, or a standalone checkpoint)
+        self.has_base_weights = False
+        if config.references_base:
+            # a checkpoint of heads that reference their base has no such tensors: not a missing weight
+            self._keys_to_ignore_on_load_missing = set(self._keys_to_ignore_on_load_missing or ()) | {
+                rf"^{re.escape(name)}$" for name in self.base_weight_names()
+            }
 
     # ------------------------------------------------------------------------------------------------ building
     @classmethod
@@ -206,21 +221,74 @@ class HydraHeads(HydraPreTrainedModel):
         heads.load_base_weights(base_model)
         return heads
 
-    @torch.no_grad()
-    def load_base_weights(self, base_model) -> None:
-        """Copies the base input embedding into E and the base `lm_head` into every head's LM head (bias zero)."""
-        out = base_model.get_output_embeddings()
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, base_model=None, **kwargs):
+        r"""`PreTrainedModel.from_pretrained`, plus the base the heads run on.
+
+        Args:
+            base_model (`PreTrainedModel` or `str`, *optional*):
+                The base causal LM (or its folder / Hub id). Heads saved without the base weights (the default for
+                heads that record `base_model_name_or_path`) take the base input embedding and `lm_head` from it,
+                without copying them. Without it such heads stay untied until `hydra_generate` / `HydraForCausalLM`
+                run them on a base, or `tie_to_base()` loads the recorded base.
+        """
+        loaded = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        heads = loaded[0] if isinstance(loaded, tuple) else loaded  # output_loading_info=True
+        heads.has_base_weights = not heads.config.references_base
+        if base_model is not None and heads.needs_base_weights:
+            heads.tie_to_base(base_model)
+        return loaded
+
+    def base_weight_names(self) -> list[str]:
+        """State-dict names of the frozen base weights the heads hold: E (Hydra kinds), the shared `lm_head`."""
+        names = ["embed_tokens.weight"] if self.sequential else []
+        return names + (["lm_head.weight"] if self.config.share_lm_head else [])
+
+    @property
+    def needs_base_weights(self) -> bool:
+        """True for heads that reference their base and are not tied to it yet."""
+        return self.config.references_base and not self.has_base_weights
+
+    def _check_base(self, base_model) -> None:
+        out = base_model.get_output_embeddings() if hasattr(base_model, "get_output_embeddings") else None
         if out is None or out.weight.shape != (self.config.vocab_size, self.config.hidden_size):
             raise ValueError(
                 "`base_model` must be a causal LM whose `lm_head` is (vocab_size, hidden_size) = "
                 f"{(self.config.vocab_size, self.config.hidden_size)}."
             )
+
+    @torch.no_grad()
+    def tie_to_base(self, base_model=None) -> HydraHeads:
+        """Makes E and the shared `lm_head` read `base_model`'s own tensors (frozen here; no copy when dtype and
+        device match). `base_model` may be a model, a folder or Hub id, or `None` for the recorded
+        `config.base_model_name_or_path` (the offline asset when it names one and hf-methods is installed)."""
+        if base_model is None or isinstance(base_model, (str, Path)):
+            base_model = load_base_model(base_model or self.config.base_model_name_or_path)
+        self._check_base(base_model)
+
+        def frozen(source, like):
+            return nn.Parameter(source.detach().to(device=like.device, dtype=like.dtype), requires_grad=False)
+
+        if self.sequential:
+            embedding = base_model.get_input_embeddings().weight[: self.config.vocab_size]
+            self.embed_tokens.weight = frozen(embedding, self.embed_tokens.weight)
+        if self.config.share_lm_head:
+            self.lm_head.weight = frozen(base_model.get_output_embeddings().weight, self.lm_head.weight)
+        self.has_base_weights = True
+        return self
+
+    @torch.no_grad()
+    def load_base_weights(self, base_model) -> None:
+        """Copies the base input embedding into E and the base `lm_head` into every head's LM head (bias zero)."""
+        self._check_base(base_model)
+        out = base_model.get_output_embeddings()
         if self.sequential:
             self.embed_tokens.weight.copy_(base_model.get_input_embeddings().weight[: self.config.vocab_size])
         for lm_head in [self.lm_head] if self.config.share_lm_head else self.lm_heads:
             lm_head.weight.copy_(out.weight)
             if lm_head.bias is not None:
                 lm_head.bias.zero_()
+        self.has_base_weights = True
 
     # ------------------------------------------------------------------------------------------------ pieces
     def head_lm(self, k: int, x: torch.Tensor) -> torch.Tensor:
@@ -273,6 +341,12 @@ class HydraHeads(HydraPreTrainedModel):
                 With `share_lm_head=True` they default to `lm_head(hidden_states)`.
         """
         config = self.config
+        if self.needs_base_weights:
+            raise ValueError(
+                f"these heads take the input embedding / lm_head of their base `{config.base_model_name_or_path}`, "
+                "which they were saved without: load them with `HydraHeads.from_pretrained(folder, base_model=base)` "
+                "or call `heads.tie_to_base(base)` (`tie_to_base()` loads the recorded base)."
+            )
         if hidden_states.dim() != 3 or hidden_states.shape[-1] != config.hidden_size:
             raise ValueError(
                 f"`hidden_states` must be (batch, seq_len, {config.hidden_size}), got {tuple(hidden_states.shape)}."
@@ -360,8 +434,23 @@ class HydraHeads(HydraPreTrainedModel):
     # ------------------------------------------------------------------------------------------------ saving
     def save_pretrained(self, save_directory, *args, is_main_process: bool = True, **kwargs):
         """`PreTrainedModel.save_pretrained`, plus `custom_generate/generate.py` so a Hub repo of these heads carries
-        its decoding strategy (`base.generate(..., custom_generate=repo, trust_remote_code=True)`)."""
-        result = super().save_pretrained(save_directory, *args, is_main_process=is_main_process, **kwargs)
+        its decoding strategy (`base.generate(..., custom_generate=repo, trust_remote_code=True)`).
+
+        Heads that record their base (`config.base_model_name_or_path`) are saved without the frozen base weights
+        (E, the shared `lm_head`) unless `config.save_base_weights` is True."""
+        ignored = self._keys_to_ignore_on_save
+        if self.config.references_base:
+            self._keys_to_ignore_on_save = set(ignored or ()) | set(self.base_weight_names())
+        elif kwargs.get("state_dict") is None:
+            # tied to a base whose embedding and lm_head are one tensor, E and lm_head share memory: store copies
+            state_dict = self.state_dict()
+            kwargs["state_dict"] = {
+                k: v.clone() if k in self.base_weight_names() else v for k, v in state_dict.items()
+            }
+        try:
+            result = super().save_pretrained(save_directory, *args, is_main_process=is_main_process, **kwargs)
+        finally:
+            self._keys_to_ignore_on_save = ignored
         if is_main_process:
             folder = Path(save_directory) / "custom_generate"
             folder.mkdir(parents=True, exist_ok=True)
@@ -399,6 +488,8 @@ class HydraForCausalLM(nn.Module):
                 f"`heads` were built for hidden size {heads.config.hidden_size}, the base model has "
                 f"{base_model.config.hidden_size}."
             )
+        if heads.needs_base_weights:
+            heads.tie_to_base(base_model)
         self.base_model = base_model
         self.heads = heads
         self.tree_choices = copy.deepcopy(tree_choices)
@@ -425,14 +516,41 @@ class HydraForCausalLM(nn.Module):
 
     @classmethod
     def from_pretrained(cls, base_model, heads_path, **kwargs) -> HydraForCausalLM:
-        """`base_model` (a model or a path for `AutoModelForCausalLM`) plus heads saved at `heads_path`."""
+        """`base_model` (a model, or a folder / Hub id for `AutoModelForCausalLM` with `kwargs`; `None`: the base the
+        heads record) plus the heads saved at `heads_path`, tied to it."""
+        if base_model is None:
+            base_model = HydraConfig.from_pretrained(heads_path).base_model_name_or_path
+            if not base_model:
+                raise ValueError(f"the heads at {heads_path} record no base model: pass `base_model`.")
         if isinstance(base_model, (str, Path)):
-            from transformers import AutoModelForCausalLM
+            base_model = load_base_model(base_model, **kwargs)
+        return cls(base_model, HydraHeads.from_pretrained(heads_path, base_model=base_model))
 
-            base_model = AutoModelForCausalLM.from_pretrained(base_model, **kwargs)
-        return cls(base_model, HydraHeads.from_pretrained(heads_path))
+
+def load_base_model(name_or_path, **kwargs):
+    """The causal LM `name_or_path` names, with `AutoModelForCausalLM.from_pretrained`; the offline SmolLM2 asset of
+    hf-methods (when installed) answers to its Hub id, so heads recording it resolve their base offline."""
+    if not name_or_path:
+        raise ValueError("no base model given, and the heads record none (`config.base_model_name_or_path`).")
+    try:
+        from hf_methods.common.data import SMOLLM2_ALIAS, SMOLLM2_HUB_ID, load_smollm2
+    except ImportError:  # this file runs as remote code on a machine without hf-methods
+        pass
+    else:
+        if str(name_or_path) in (SMOLLM2_ALIAS, SMOLLM2_HUB_ID):
+            return load_smollm2(**kwargs)[0]
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(name_or_path, **kwargs)
 
 
 HydraHeads.register_for_auto_class("AutoModel")
 
-__all__ = ["HydraForCausalLM", "HydraHeads", "HydraHeadsOutput", "HydraPreTrainedModel", "HydraResBlock"]
+__all__ = [
+    "HydraForCausalLM",
+    "HydraHeads",
+    "HydraHeadsOutput",
+    "HydraPreTrainedModel",
+    "HydraResBlock",
+    "load_base_model",
+]

@@ -13,12 +13,15 @@
 # limitations under the License.
 """PAWN configuration (Miralles-González et al., "Not all tokens are created equal", arXiv 2501.03940)."""
 
+import math
+
 from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 
 # The five next-token metrics, in the (alphabetical) order of the official code as reported by a port.
 PAWN_METRICS = ("entropy", "max_log_prob", "log_prob", "rank", "top_p")
 PAWN_AGGREGATIONS = ("pawn", "mpn", "hsff")
+PAWN_LABELS = {0: "human", 1: "machine"}
 SMOLLM2_ALIAS = "smollm2-135m-instruct"
 
 
@@ -77,6 +80,11 @@ class PawnConfig(PreTrainedConfig):
             Weight of the positive (machine) class in the BCE loss.
         initializer_range (`float`, *optional*, defaults to 0.02):
             Std of the normal initialisation of linear weights.
+        decision_threshold (`float`, *optional*, defaults to 0.0):
+            The detector logit t above which a text is called machine-written (0 ⇔ P(machine) = 0.5; the recipe sets
+            it to the threshold it calibrates on its training documents). The model's two-class `logits`
+            `[0, logit − t]` for the labels `human` / `machine` apply it, so `pipeline("text-classification")`
+            answers by the calibrated threshold, with score sigmoid(logit − t) for `machine`.
 
     ```python
     >>> from hf_methods.models.pawn import PawnConfig, PawnForSequenceClassification
@@ -104,23 +112,29 @@ class PawnConfig(PreTrainedConfig):
     label_smoothing: float | int = 0.2
     pos_weight: float | int = 1.0
     initializer_range: float | int = 0.02
+    decision_threshold: float | int = 0.0
 
     def __post_init__(self, **kwargs):
         self.metrics = list(self.metrics)
-        for name in ("dropout_tokens", "label_smoothing", "pos_weight", "initializer_range"):
+        for name in ("dropout_tokens", "label_smoothing", "pos_weight", "initializer_range", "decision_threshold"):
             setattr(self, name, float(getattr(self, name)))
         if self.backbone_config is not None:
             if not isinstance(self.backbone_config, dict) or "model_type" not in self.backbone_config:
                 raise ValueError("`backbone_config` must be a config dict with a `model_type` (config.to_dict()).")
             self.backbone_hidden_size = int(self.backbone_config["hidden_size"])
+        # Two labels, always: `logits` = [0, logit − decision_threshold] for (human, machine). A config saved when the
+        # model had one `machine` logit (id2label {0: "machine"}) loads as the two-label form: the heads are the same.
         num_labels = kwargs.pop("num_labels", None)
-        if num_labels not in (None, 1) or len(kwargs.get("id2label") or {0: None}) != 1:
+        given = kwargs.pop("id2label", None) or self.id2label or PAWN_LABELS
+        id2label = {int(k): v for k, v in given.items()}
+        kwargs.pop("label2id", None)
+        if num_labels not in (None, 1, 2) or id2label not in (PAWN_LABELS, {0: "machine"}):
             raise ValueError(
-                f"`num_labels` must be 1 (one logit: machine-written), got {num_labels or kwargs['id2label']}."
+                "`num_labels` must be 2 with id2label {0: 'human', 1: 'machine'} (the detector's two-class logits), "
+                f"got num_labels={num_labels}, id2label={id2label}."
             )
-        if "id2label" not in kwargs:
-            kwargs["id2label"] = {0: "machine"}
-            kwargs["label2id"] = {"machine": 0}
+        self.id2label = dict(PAWN_LABELS)
+        self.label2id = {label: i for i, label in PAWN_LABELS.items()}
         self._check_fields()
         super().__post_init__(**kwargs)
 
@@ -158,6 +172,8 @@ class PawnConfig(PreTrainedConfig):
             raise ValueError(f"`label_smoothing` must be in [0, 1), got {self.label_smoothing!r}.")
         if not self.pos_weight > 0:
             raise ValueError(f"`pos_weight` must be > 0, got {self.pos_weight!r}.")
+        if not math.isfinite(self.decision_threshold):
+            raise ValueError(f"`decision_threshold` must be a finite logit, got {self.decision_threshold!r}.")
 
     @property
     def num_metrics(self) -> int:
@@ -179,4 +195,4 @@ class PawnConfig(PreTrainedConfig):
 
 PawnConfig.register_for_auto_class()
 
-__all__ = ["PAWN_AGGREGATIONS", "PAWN_METRICS", "PawnConfig"]
+__all__ = ["PAWN_AGGREGATIONS", "PAWN_LABELS", "PAWN_METRICS", "PawnConfig"]

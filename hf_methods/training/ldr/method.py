@@ -27,12 +27,23 @@ METHOD = Method(
     ),
     venue="ICML 2023",
     usage=(
+        "import tempfile\n"
+        "\n"
+        "import torch\n"
+        "from datasets import Dataset\n"
+        "from transformers import TrainingArguments\n"
+        "\n"
         "from hf_methods import ALDRKLLoss, LDRKLLoss, LDRTrainer\n"
-        "loss = LDRKLLoss(lambda_=10.0, margin=0.1)(logits, labels)\n"
+        "from hf_methods.common.mlp import MLPConfig, MLPForImageClassification\n"
+        "\n"
+        "x, y = torch.rand(64, 16), torch.randint(0, 10, (64,))\n"
+        "loss = LDRKLLoss(lambda_=10.0, margin=0.1)(torch.randn(8, 10), y[:8])  # on any (batch, classes) logits\n"
+        "# ALDR-KL keeps one λ_i per training example, found through the batch's `sample_idx` column\n"
+        'train_set = Dataset.from_dict({"pixel_values": x.tolist(), "labels": y.tolist(), "sample_idx": list(range(64))})\n'
         "aldr = ALDRKLLoss(num_samples=len(train_set), lambda0=10.0, alpha=2.0)\n"
-        "loss = aldr(logits, labels, sample_idx)  # per-sample λ_i buffer, indexed by the dataset index\n"
-        "# with transformers.Trainer: a 'sample_idx' column and remove_unused_columns=False\n"
-        "trainer = LDRTrainer(model=model, args=training_args, train_dataset=train_set, loss=aldr)"
+        "model = MLPForImageClassification(MLPConfig(input_size=16, hidden_sizes=[32], num_labels=10))\n"
+        "training_args = TrainingArguments(tempfile.mkdtemp(), max_steps=4, remove_unused_columns=False, report_to=[])\n"
+        "LDRTrainer(model=model, args=training_args, train_dataset=train_set, loss=aldr).train()"
     ),
     notes=(
         "LDR-KL normalises scores as softplus(f)/mean(softplus(f)) and ALDR-KL as f/(‖f‖₁/K), as the official code "

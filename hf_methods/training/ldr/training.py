@@ -42,13 +42,6 @@ class LDRArguments(RecipeArguments):
     alpha: float = field(default=2.0, metadata={"help": "α > 1 of ALDR-KL (λ_i ∈ [λ0(1 − 1/α), λ0])."})
     hidden_size: int = field(default=256, metadata={"help": "Width of the two tanh hidden layers."})
     test_size: float = field(default=0.2, metadata={"help": "Fraction of digits held out as the clean test set."})
-    cpu_threads: int = field(
-        default=1,
-        metadata={
-            "help": "torch threads per process on CPU (0: torch's default); the MLP is too small "
-            "to gain from more, and extra threads slow it down on a busy machine."
-        },
-    )
 
     def validate(self) -> None:
         super().validate()
