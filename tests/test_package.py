@@ -48,3 +48,33 @@ def test_every_entry_point_of_a_landed_method_imports_and_is_exported():
             module, name = entry.split(":")
             assert name in exported, f"{entry} is not a public name of hf_methods"
             assert getattr(hf_methods, name) is getattr(importlib.import_module(module), name), entry
+
+
+def test_no_code_is_loaded_on_the_users_behalf():
+    """No `torch.load` without `weights_only=True`, no pickle, no hard-coded `trust_remote_code=True` in the package's
+    code (mentions in docstrings and messages are fine: only calls are checked)."""
+    import ast
+    from pathlib import Path
+
+    import hf_methods
+
+    offenders = []
+    for path in Path(hf_methods.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Call):
+                name = ast.unparse(node.func)
+                keywords = {k.arg: k.value for k in node.keywords}
+                trusted = keywords.get("trust_remote_code")
+                if name.endswith("torch.load") and not (
+                    isinstance(keywords.get("weights_only"), ast.Constant) and keywords["weights_only"].value is True
+                ):
+                    offenders.append(f"{path}:{node.lineno} torch.load without weights_only=True")
+                if name.split(".")[-1] in ("loads", "load") and name.startswith(("pickle", "dill", "cloudpickle")):
+                    offenders.append(f"{path}:{node.lineno} {name}")
+                if isinstance(trusted, ast.Constant) and trusted.value is True:
+                    offenders.append(f"{path}:{node.lineno} trust_remote_code=True hard-coded")
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) else [])
+                if any(n and n.split(".")[0] in ("pickle", "dill", "cloudpickle") for n in names):
+                    offenders.append(f"{path}:{node.lineno} imports a pickle module")
+    assert not offenders, "\n".join(offenders)

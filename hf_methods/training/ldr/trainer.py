@@ -98,7 +98,7 @@ class LDRTrainer(Trainer):
         super()._load_from_checkpoint(resume_from_checkpoint, model)
         path = os.path.join(resume_from_checkpoint, LOSS_STATE_NAME)
         if os.path.isfile(path):
-            self.loss_fn.load_state_dict(torch.load(path, map_location="cpu"))
+            self.loss_fn.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))  # tensors only
         elif isinstance(self.loss_fn, ALDRKLLoss):
             raise FileNotFoundError(
                 f"{resume_from_checkpoint} has no {LOSS_STATE_NAME}: cannot restore ALDR's λ buffer"
