@@ -34,8 +34,32 @@ def _config(variant: str, **kwargs):
     return make
 
 
+def _efficient_bat_case():
+    """Bat built through `get_bone_model`, so its layers run hf-methods' efficient Bat path; reloaded with plain
+    `PeftModel.from_pretrained` and switched to the same path (the matrix compares reloads bit for bit; the reload
+    into PEFT's own forward is checked to round-off in test_bone.py)."""
+
+    def apply(base):
+        from hf_methods.adapters.bone import get_bone_model
+
+        return get_bone_model(base, _config("bat")())
+
+    def load(base, path):
+        from peft import PeftModel
+
+        from hf_methods.adapters.bone import enable_efficient_bat
+
+        model = PeftModel.from_pretrained(base, path)
+        enable_efficient_bat(model)
+        return model
+
+    case = peft_case("bone-bat-efficient", _config("bat"), prefix="miss_")
+    return replace(case, apply=apply, load=load)
+
+
 ADAPTER_CASES = [
     _perturbed(peft_case("bone-bat", _config("bat"), prefix="miss_")),
+    _perturbed(_efficient_bat_case()),
     _perturbed(peft_case("bone-bone", _config("bone"), prefix="miss_")),
     _perturbed(peft_case("bone-mini", _config("mini", mini_r=4), prefix="miss_")),
 ]

@@ -315,6 +315,174 @@ def test_mixing_variants_on_one_layer_is_refused():
         add_bone_adapter(tiny_llama(0), "x", BoneConfig(r=8, target_modules=["q_proj"]))
 
 
+# ------------------------------------------------------------------------------------------ efficient Bat path
+
+# shapes PEFT's bat accepts (r divides both dims): square, wide, tall, r = in_features, one block
+BAT_SHAPES = [(24, 32, 8), (64, 16, 8), (16, 48, 16), (32, 32, 32), (8, 8, 8)]
+
+
+def _bat_pair(in_features, out_features, r, bias, adapters=1, seed=1):
+    """The same random Bat layer twice: PEFT's `MissLinear` and hf-methods' `EfficientBatLinear`."""
+    from peft.tuners.miss.layer import MissLinear
+
+    from hf_methods.adapters.bone import EfficientBatLinear
+
+    models = []
+    for efficient in (False, True):
+        model = get_bone_model(
+            TwoLinear(in_features, out_features, bias=bias),
+            BoneConfig(r=r, target_modules=["proj"]),
+            efficient_bat=efficient,
+        )
+        for i in range(1, adapters):
+            add_bone_adapter(model, f"extra{i}", BoneConfig(r=r, target_modules=["proj"]), efficient_bat=efficient)
+        layer = model.base_model.model.proj
+        assert type(layer) is (EfficientBatLinear if efficient else MissLinear)
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for name in sorted(layer.miss_block):
+                layer.miss_block[name].copy_(torch.randn(layer.miss_block[name].shape, generator=g) * 0.3)
+        layer.set_adapter(sorted(layer.miss_block))  # every adapter active, applied one after the other
+        models.append(layer)
+    return models
+
+
+def _forward_backward(layer, x, grad_out):
+    x = x.clone().requires_grad_(True)
+    for p in layer.parameters():
+        p.grad = None
+    out = layer(x)
+    out.backward(grad_out)
+    grads = {name: p.grad for name, p in layer.named_parameters() if p.requires_grad}
+    return out.detach(), x.grad, grads
+
+
+@pytest.mark.parametrize("order", ["weight", "input", "auto"])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("shape", BAT_SHAPES)
+def test_efficient_bat_equals_peft_forward_and_gradients(shape, bias, order):
+    out_features, in_features, r = shape
+    peft_layer, layer = _bat_pair(in_features, out_features, r, bias)
+    layer.bat_order = order
+    for tokens in (1, 3, 2 * r + 1):  # both sides of the automatic order's switch points (r and 2r tokens)
+        x = torch.randn(tokens, in_features)
+        grad_out = torch.randn(tokens, out_features)
+        expected = _forward_backward(peft_layer, x, grad_out)
+        got = _forward_backward(layer, x, grad_out)
+        scale = expected[0].abs().max()
+        torch.testing.assert_close(got[0], expected[0], rtol=1e-5, atol=1e-5 * scale)
+        torch.testing.assert_close(got[1], expected[1], rtol=1e-5, atol=1e-5 * expected[1].abs().max())
+        for name, grad in expected[2].items():
+            torch.testing.assert_close(got[2][name], grad, rtol=1e-5, atol=1e-5 * grad.abs().max())
+
+
+def test_efficient_bat_with_several_active_adapters_and_a_batch_dimension():
+    peft_layer, layer = _bat_pair(32, 24, 8, bias=True, adapters=3)
+    assert len(layer.active_adapters) == 3
+    x, grad_out = torch.randn(2, 9, 32), torch.randn(2, 9, 24)
+    expected, got = _forward_backward(peft_layer, x, grad_out), _forward_backward(layer, x, grad_out)
+    torch.testing.assert_close(got[0], expected[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got[1], expected[1], rtol=1e-5, atol=1e-5)
+    assert set(got[2]) == {f"miss_block.{n}" for n in ("default", "extra1", "extra2")}
+    for name, grad in expected[2].items():
+        torch.testing.assert_close(got[2][name], grad, rtol=1e-5, atol=1e-5 * grad.abs().max())
+
+
+def test_automatic_order_follows_the_multiply_add_counts():
+    from hf_methods.adapters.bone.bat import _weight_side
+
+    # forward: d·k·(r + T) (build W') vs 2·T·d·k (input side); backward: 2·d·k·(T + r) vs 3·T·d·k
+    assert [_weight_side(t, 64, backward=False) for t in (1, 63, 64, 1024)] == [False, False, True, True]
+    assert [_weight_side(t, 64, backward=True) for t in (64, 127, 128, 1024)] == [False, False, True, True]
+
+
+def _saved_bytes(fn, module):
+    params = {p.untyped_storage().data_ptr() for p in module.parameters()}
+    seen = {}
+
+    def pack(t):
+        if t.untyped_storage().data_ptr() not in params:
+            seen[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    return sum(seen.values()), out
+
+
+def test_efficient_bat_saves_no_weight_sized_tensor_for_backward():
+    peft_layer, layer = _bat_pair(256, 256, 32, bias=False)
+    weight_bytes = 256 * 256 * 4
+    x = torch.randn(16, 256, requires_grad=True)  # its storage is saved by both paths
+    peft_saved, _ = _saved_bytes(lambda: peft_layer(x), peft_layer)
+    saved, out = _saved_bytes(lambda: layer(x), layer)
+    assert peft_saved >= 2 * weight_bytes  # PEFT keeps W' and a copy of W
+    assert saved <= x.numel() * 4  # the input only (A = C = the adapter's own parameter)
+    out.sum().backward()
+    assert layer.miss_block["default"].grad.abs().sum() > 0
+
+
+def test_peft_path_is_used_where_the_efficient_one_does_not_apply():
+    """Disabled adapters, merged weights, blocks kept in bf16 on CPU (PEFT's fp32 round trip) and other variants
+    run PEFT's own forward: outputs equal PEFT's layer bit for bit (same code path)."""
+    from peft.tuners.miss.layer import MissLinear
+
+    from hf_methods.adapters.bone import EfficientBatLinear, enable_efficient_bat
+
+    peft_layer, layer = _bat_pair(32, 24, 8, bias=True)
+    x = torch.randn(5, 32)
+    with torch.no_grad():
+        for lay in (peft_layer, layer):
+            lay.enable_adapters(False)
+        assert torch.equal(layer(x), peft_layer(x))
+        for lay in (peft_layer, layer):
+            lay.enable_adapters(True)
+            lay.merge()
+        assert torch.equal(layer(x), peft_layer(x))
+        for lay in (peft_layer, layer):
+            lay.unmerge()
+            lay.miss_block["default"].data = lay.miss_block["default"].data.bfloat16()
+        assert torch.equal(layer(x), peft_layer(x))
+    bone = get_bone_model(TwoLinear(), BoneConfig(r=8, target_modules=["proj"], variant="bone"))
+    plain = get_bone_model(TwoLinear(), BoneConfig(r=8, target_modules=["proj"], variant="bone"), efficient_bat=False)
+    with torch.no_grad():
+        assert torch.equal(bone(x), plain(x))
+    # switching back gives PEFT's class; switching a loaded model on gives the efficient one
+    assert enable_efficient_bat(bone, False) == 1 and type(bone.base_model.model.proj) is MissLinear
+    assert enable_efficient_bat(bone) == 1 and type(bone.base_model.model.proj) is EfficientBatLinear
+    with pytest.raises(ValueError, match="`order`"):
+        enable_efficient_bat(bone, order="fastest")
+
+
+def test_bat_trained_with_the_efficient_path_reloads_in_plain_peft(tmp_path):
+    from peft import PeftModel
+    from peft.tuners.miss.layer import MissLinear
+
+    from hf_methods.adapters.bone import enable_efficient_bat
+
+    model = get_bone_model(tiny_llama(0), BoneConfig(r=8, target_modules="all-linear"))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    ids = torch.randint(3, 259, (2, 9))
+    for _ in range(2):
+        model(input_ids=ids, labels=ids).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "adapter_config.json").read_text())["init_weights"] == "bat"
+    reference = get_peft_model(tiny_llama(0), BoneConfig(r=8, target_modules="all-linear"))
+    assert set(model.state_dict()) == set(reference.state_dict())  # PEFT's own parameter names and shapes
+    loaded = PeftModel.from_pretrained(tiny_llama(0), tmp_path)
+    assert all(type(m) is MissLinear for m in loaded.modules() if isinstance(m, MissLinear))
+    with torch.no_grad():
+        efficient = model(input_ids=ids).logits
+        enable_efficient_bat(model, False)
+        assert torch.equal(loaded(input_ids=ids).logits, model(input_ids=ids).logits)  # same weights, same path
+        torch.testing.assert_close(loaded(input_ids=ids).logits, efficient, rtol=1e-5, atol=1e-5)
+        # merge and unmerge are PEFT's
+        merged = loaded.merge_and_unload()(input_ids=ids).logits
+    torch.testing.assert_close(merged, efficient, rtol=1e-4, atol=1e-4)
+
+
 # ------------------------------------------------------------------------------------------ plain-PEFT reload
 
 
@@ -322,11 +490,17 @@ def test_mixing_variants_on_one_layer_is_refused():
 def test_saved_adapter_reloads_with_plain_peft_in_a_process_without_hf_methods(tmp_path):
     base = tiny_llama(0)
     base.save_pretrained(tmp_path / "base")
-    model = get_peft_model(base, BoneConfig(r=8, target_modules="all-linear"))
+    model = get_bone_model(base, BoneConfig(r=8, target_modules="all-linear"))  # the efficient Bat path
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "miss_block" in name:
                 p.normal_(0, 0.1)
+    train_ids = torch.randint(3, 259, (2, 7))
+    model(input_ids=train_ids, labels=train_ids).loss.backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.grad is not None:
+                p -= 1e-2 * p.grad
     model.save_pretrained(tmp_path / "adapter")
     saved = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
     assert saved["peft_type"] == "MISS" and saved["init_weights"] == "bat"
@@ -353,7 +527,7 @@ def test_saved_adapter_reloads_with_plain_peft_in_a_process_without_hf_methods(t
         timeout=300,
         env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": ""},
     )
-    # same kernels, but the other process may use another thread count and so another summation order
+    # PEFT's forward there, the efficient Bat path here: the same W' up to fp32 summation order
     torch.testing.assert_close(torch.load(tmp_path / "out.pt"), expected, rtol=0, atol=1e-5)
 
 
@@ -440,6 +614,34 @@ def test_4bit_weight_repacked_for_the_cpu_kernel_is_restored_before_bat_reads_it
     peft_layer = model.base_model.model.model.layers[0].self_attn.q_proj
     with torch.no_grad():
         torch.testing.assert_close(peft_layer(x), x @ _dequantized(layer).T, rtol=0, atol=1e-5)
+
+
+def test_efficient_bat_on_a_4bit_base_matches_peft_and_keeps_no_dequantized_weight(tmp_path):
+    """Both paths read W through the same bitsandbytes dequantization, so they differ by fp32 summation order only
+    (far inside KERNEL_ROUNDING_ATOL); the efficient one dequantizes again in backward instead of keeping W."""
+    base, _ = _nf4_tiny_llama(tmp_path)
+    targets = ["q_proj", "v_proj", "down_proj"]
+    ids = torch.randint(3, 259, (2, 6))
+    results = []
+    for efficient in (False, True):
+        model = get_bone_model(base, BoneConfig(r=8, target_modules=targets), efficient_bat=efficient)
+        g = torch.Generator().manual_seed(3)
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "miss_block" in name:
+                    p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+        saved, loss = _saved_bytes(lambda m=model: m(input_ids=ids, labels=ids).loss, model)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if "miss_block" in n}
+        results.append((loss.detach(), grads, saved))
+        base = model.unload()
+    (peft_loss, peft_grads, peft_saved), (loss, grads, saved) = results
+    torch.testing.assert_close(loss, peft_loss, rtol=1e-5, atol=1e-5)
+    assert len(grads) == 6
+    for name, grad in peft_grads.items():
+        torch.testing.assert_close(grads[name], grad, rtol=1e-4, atol=1e-4 * grad.abs().max())
+    weight_bytes = sum(o * i * 4 for o, i in [(64, 64), (32, 64), (64, 128)]) * 2  # the six adapted layers, fp32
+    assert peft_saved - saved >= weight_bytes  # PEFT keeps each dequantized W (and W') per layer; this path none
 
 
 # ------------------------------------------------------------------------------------------ SmolLM2

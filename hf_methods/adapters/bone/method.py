@@ -15,6 +15,8 @@ METHOD = Method(
         "hf_methods.adapters.bone:get_bone_model",
         "hf_methods.adapters.bone:keep_4bit_weights_dequantizable",
         "hf_methods.adapters.bone:add_bone_adapter",
+        "hf_methods.adapters.bone:enable_efficient_bat",
+        "hf_methods.adapters.bone:bat_linear",
         "hf_methods.adapters.bone:check_bone_targets",
         "hf_methods.adapters.bone:count_bone_parameters",
         "hf_methods.adapters.bone:matched_lora_rank",
@@ -49,9 +51,19 @@ METHOD = Method(
         "and Bone-AB (v1 code) are not in PEFT and not offered. BoneConfig returns a plain peft.MissConfig, so "
         "saved adapters reload with PeftModel.from_pretrained without hf-methods; get_bone_model / "
         "add_bone_adapter add early errors (bat divisibility, Conv1D/Embedding/Conv targets, bat on forward-only "
-        "quantized layers, mixing variants on one layer, a peft 0.21.2 crash). PEFT's bat path rebuilds W' in "
-        "fp32 on every forward (about 2x the targeted weight bytes saved for backward, slower than LoRA) and "
-        "ignores dropout. The usage goes through get_bone_model because PEFT gives a config no hook that sees the "
+        "quantized layers, mixing variants on one layer, a peft 0.21.2 crash). get_bone_model runs 'bat' layers "
+        "through an autograd function that keeps only the layer input and the r×r blocks for backward (W' is "
+        "rebuilt there; a 4-bit W is dequantized again) and picks the cheaper product order for the token count; "
+        "the layers stay PEFT MissLinear subclasses, so the saved adapter is PEFT's (efficient_bat=False or "
+        "enable_efficient_bat(model, False) gives PEFT's own forward, which keeps W' and a copy of W). Measured "
+        "costs vs LoRA at matched parameters (r=33), SmolLM2-135M, all seven projections of all 30 layers, "
+        "1 thread, interleaved medians of 5 (benchmarks/results/perf-bone.json), saved-for-backward memory / "
+        "forward+backward time: at 64 tokens per step bat 0.98x / 2.17x, PEFT's bat 10.3x / 3.06x, bone 0.79x / "
+        "0.96x, mini 1.23x / 1.00x; at 256 tokens bat 0.98x / 1.42x, PEFT's bat 3.3x / 1.66x, bone 0.79x / "
+        "0.93x, mini 0.90x / 0.95x; at 1024 tokens bat 0.98x / 1.06x, PEFT's bat 1.56x / 1.22x. Bat's time stays "
+        "above LoRA's because its gradient needs the weight-sized product G = g^T x that LoRA on a frozen W never "
+        "forms, plus building W' twice (multiply-add count of the adapted layers: 1.64x LoRA's at 256 tokens). "
+        "PEFT ignores dropout in bat. The usage goes through get_bone_model because PEFT gives a config no hook that sees the "
         "model before layers are replaced: plain get_peft_model(base, BoneConfig(...)) reports a bad r only with "
         "PEFT's own error, after earlier layers were already replaced. Old PEFT BoneConfig checkpoints (peft < 0.19) need PEFT's convert-bone-to-miss script."
     ),

@@ -153,33 +153,46 @@ def _layer_variant(layer) -> str:
     return mode if mode in ("bat", "mini") else "bone"
 
 
-def get_bone_model(model: nn.Module, config, adapter_name: str = "default", **kwargs: Any):
+def get_bone_model(model: nn.Module, config, adapter_name: str = "default", efficient_bat: bool = True, **kwargs: Any):
     """`peft.get_peft_model(model, config, adapter_name, **kwargs)` after [`check_bone_targets`].
+
+    With `efficient_bat=True` (the default) every `"bat"` layer runs through [`BatLinearFunction`]: the same output
+    and gradients as PEFT's `MissLinear` (to float round-off), but the adapted weight `W'` is never kept for backward
+    (see `bat.py`). Only the layers' class changes, so the saved adapter is PEFT's; `efficient_bat=False` keeps PEFT's
+    forward. Other variants are unaffected.
 
     Pass `autocast_adapter_dtype=False` for a bf16 base to keep Bat in bf16 as in the official code (PEFT upcasts
     adapter weights to fp32 by default, which materialises each adapted weight in fp32 on every Bat forward).
     """
     from peft import get_peft_model
 
+    from .bat import enable_efficient_bat
+
     check_bone_targets(model, config, adapter_name)
     peft_model = get_peft_model(model, config, adapter_name=adapter_name, **kwargs)
     keep_4bit_weights_dequantizable(peft_model)
+    enable_efficient_bat(peft_model, efficient_bat)
     return peft_model
 
 
-def add_bone_adapter(model, adapter_name: str, config):
+def add_bone_adapter(model, adapter_name: str, config, efficient_bat: bool = True):
     """Adds a second (third, ...) Bone adapter to a MiSS `PeftModel`, refusing a different variant on shared layers.
 
     Returns the same `PeftModel`; the new adapter is added but not activated (as `PeftModel.add_adapter`).
+    `efficient_bat` switches every MiSS layer of the model to (or away from) the efficient Bat path, as in
+    [`get_bone_model`].
     """
     from peft import PeftModel
     from peft.utils import PeftType
+
+    from .bat import enable_efficient_bat
 
     if not isinstance(model, PeftModel) or model.peft_type != PeftType.MISS:
         raise TypeError(f"`model` must be a PeftModel with a MiSS/Bone adapter, got {type(model).__name__}")
     check_bone_targets(model, config, adapter_name)
     model.add_adapter(adapter_name, config)
     keep_4bit_weights_dequantizable(model)
+    enable_efficient_bat(model, efficient_bat)
     return model
 
 
