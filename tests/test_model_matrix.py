@@ -188,3 +188,18 @@ def test_bad_config_is_rejected(case):
     for kwargs, match in case.bad_configs:
         with pytest.raises(ValueError, match=match):
             config_cls(**{**case.config_kwargs, **kwargs})
+
+
+@pytest.mark.parametrize("case,model_path", MODEL_PAIRS, ids=lambda x: str(x).split(":")[-1])
+def test_damaged_weights_give_an_error_naming_the_checkpoint(case, model_path, tmp_path):
+    """A truncated `model.safetensors` raises an `OSError` that names the folder, not safetensors' bare error."""
+    import transformers
+
+    model, _ = build(case, model_path)
+    model.save_pretrained(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    auto_cls = getattr(transformers, case.models[model_path])
+    for loader in (type(model), auto_cls):
+        with pytest.raises(OSError, match=rf"{tmp_path}.*corrupted or truncated"):
+            loader.from_pretrained(tmp_path)

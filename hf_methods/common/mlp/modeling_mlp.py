@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 from transformers import PreTrainedModel
 from transformers.modeling_outputs import ImageClassifierOutput
@@ -25,6 +26,17 @@ class MLPPreTrainedModel(PreTrainedModel):
     config_class = MLPConfig
     base_model_prefix = "mlp"
     main_input_name = "pixel_values"
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`; a damaged weights file raises an `OSError` naming the checkpoint."""
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except SafetensorError as err:  # transformers lets safetensors' bare error through, with no path
+            raise OSError(
+                f"The safetensors weights (model*.safetensors) of {pretrained_model_name_or_path} are corrupted or "
+                f"truncated ({err}): save or download the checkpoint again."
+            ) from err
 
     @torch.no_grad()
     def _init_weights(self, module):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 from torch.nn import functional as F
 from transformers import PreTrainedModel
@@ -100,6 +101,17 @@ class HydraPreTrainedModel(PreTrainedModel):
     base_model_prefix = "hydra"
     main_input_name = "hidden_states"
     _no_split_modules = ["HydraHead"]
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`; a damaged weights file raises an `OSError` naming the checkpoint."""
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except SafetensorError as err:  # transformers lets safetensors' bare error through, with no path
+            raise OSError(
+                f"The safetensors weights (model*.safetensors) of {pretrained_model_name_or_path} are corrupted or "
+                f"truncated ({err}): save or download the checkpoint again."
+            ) from err
 
     @torch.no_grad()
     def _init_weights(self, module):

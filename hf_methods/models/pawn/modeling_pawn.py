@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 from transformers import initialization as init
@@ -187,6 +188,17 @@ class PawnPreTrainedModel(PreTrainedModel):
     base_model_prefix = "pawn"
     main_input_name = "input_ids"
     _no_split_modules = []
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`; a damaged weights file raises an `OSError` naming the checkpoint."""
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except SafetensorError as err:  # transformers lets safetensors' bare error through, with no path
+            raise OSError(
+                f"The safetensors weights (model*.safetensors) of {pretrained_model_name_or_path} are corrupted or "
+                f"truncated ({err}): save or download the checkpoint again."
+            ) from err
 
     @torch.no_grad()
     def _init_weights(self, module):

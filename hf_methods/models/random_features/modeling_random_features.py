@@ -20,6 +20,7 @@ with `AutoModel.from_pretrained(path, trust_remote_code=True)` without hf-method
 from dataclasses import dataclass
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 from transformers import PreTrainedModel
 from transformers import initialization as init
@@ -95,6 +96,17 @@ class RandomFeaturePreTrainedModel(PreTrainedModel):
     base_model_prefix = "random_features"
     main_input_name = "inputs"
     _no_split_modules = []
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`; a damaged weights file raises an `OSError` naming the checkpoint."""
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        except SafetensorError as err:  # transformers lets safetensors' bare error through, with no path
+            raise OSError(
+                f"The safetensors weights (model*.safetensors) of {pretrained_model_name_or_path} are corrupted or "
+                f"truncated ({err}): save or download the checkpoint again."
+            ) from err
 
     @torch.no_grad()
     def _init_weights(self, module):
