@@ -207,7 +207,10 @@ class LossCase:
     - `bad_inputs` lists `(what, change, exception type, message regex)`: `change(inputs)` returns broken inputs
       (bad labels or shapes) that the loss must refuse with that exception and a message matching the regex;
     - `known_failures` maps a matrix test's name to the reason it fails today: the test runs as a strict xfail, so it
-      turns red once the bug is fixed and the entry must go.
+      turns red once the bug is fixed and the entry must go;
+    - `batch_invariant=False` marks an objective defined over the batch (pairs or bags of examples, e.g. a metric
+      learning loss): the matrix then checks that permuting the batch permutes the per-example losses instead of
+      checking each example alone.
     """
 
     name: str
@@ -217,6 +220,7 @@ class LossCase:
     input_key: str = "logits"
     reductions: tuple[str, ...] = ("mean", "sum", "none")
     known_failures: dict[str, str] = field(default_factory=dict)
+    batch_invariant: bool = True
 
     def __str__(self) -> str:
         return self.name

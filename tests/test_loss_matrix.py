@@ -61,9 +61,15 @@ def test_reductions_agree(case):
 
 @pytest.mark.parametrize("case", cases_for("test_batch_invariance"))
 def test_batch_invariance(case):
-    """The loss of an example does not depend on the other examples of its batch."""
+    """The loss of an example does not depend on the other examples of its batch (a batch-level objective: permuting
+    the batch permutes the per-example losses)."""
     inputs = case.make_inputs(BATCH)
     full = case.make_loss("none")(**inputs)
+    if not case.batch_invariant:
+        order = torch.randperm(BATCH, generator=torch.Generator().manual_seed(0))
+        permuted = case.make_loss("none")(**{k: v[order] for k, v in inputs.items()})
+        torch.testing.assert_close(permuted, full[order], rtol=1e-5, atol=1e-6)
+        return
     for i in range(BATCH):
         single = case.make_loss("none")(**{k: v[i : i + 1] for k, v in inputs.items()})
         torch.testing.assert_close(single[0], full[i], rtol=1e-5, atol=1e-6)

@@ -5,7 +5,11 @@
 - `markov`: Markov-chain languages (synthetic token data with a known distribution);
 - `layers`: parsing layer selections such as `"22-29"` or `"last4"`;
 - `instruct`: the arithmetic word-problem instruction task;
-- `mlp`: a plain MLP as a transformers model (`hfm-mlp`).
+- `mlp`: a plain MLP as a transformers model (`hfm-mlp`);
+- `adversarial`: projected gradient attacks (`PGDConfig`, `pgd_attack`), the penalised inner maximisation and
+  class-wise (robust) accuracy, for the adversarial-training methods;
+- `splits`: imbalanced subsets and seen/unseen class splits;
+- `metric_learning`: pair masks, contrastive and binomial-deviance losses, Recall@K and clustering NMI.
 
 A shared block with public names or Auto classes declares them here, once.
 """
