@@ -9,7 +9,10 @@
 - `adversarial`: projected gradient attacks (`PGDConfig`, `pgd_attack`), the penalised inner maximisation and
   class-wise (robust) accuracy, for the adversarial-training methods;
 - `splits`: imbalanced subsets and seen/unseen class splits;
-- `metric_learning`: pair masks, contrastive and binomial-deviance losses, Recall@K and clustering NMI.
+- `metric_learning`: pair masks, contrastive and binomial-deviance losses, Recall@K and clustering NMI;
+- `distill`: a teacher–student `Trainer` base, soft-target KL and attention transfer;
+- `unlearning`: unlearning baselines (fine-tune, gradient ascent, random labels, retrain) and metrics (UA, RA, TA,
+  MIA-efficacy, Avg. Gap).
 
 A shared block with public names or Auto classes declares them here, once.
 """
