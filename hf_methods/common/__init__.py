@@ -12,7 +12,9 @@
 - `metric_learning`: pair masks, contrastive and binomial-deviance losses, Recall@K and clustering NMI;
 - `distill`: a teacher–student `Trainer` base, soft-target KL and attention transfer;
 - `unlearning`: unlearning baselines (fine-tune, gradient ascent, random labels, retrain) and metrics (UA, RA, TA,
-  MIA-efficacy, Avg. Gap).
+  MIA-efficacy, Avg. Gap);
+- `masks`: weight masks as `torch.nn.utils.parametrize` parametrizations (magnitude masks, exact top-k, learned
+  score masks with a straight-through gradient), baking to vanilla weights, sparsity statistics, mask files.
 
 A shared block with public names or Auto classes declares them here, once.
 """
