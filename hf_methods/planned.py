@@ -208,30 +208,6 @@ PLANNED = (
         ),
     ),
     Method(
-        slug="srat",
-        paper_id="P13",
-        title="Imbalanced Adversarial Training with Reweighting",
-        arxiv="2107.13639",
-        official_code=None,
-        kind="training",
-        tags=("adversarial-training", "class-imbalance", "reweighting"),
-        entry_points=(
-            "hf_methods.training.srat:SeparableReweightedATLoss",
-            "hf_methods.training.srat:SRATTrainer",
-        ),
-        recipe="recipes/srat.py",
-        claim=(
-            "SRAT's reweighting plus feature-separation loss improves minority-class robust accuracy over reweighted "
-            "adversarial training on imbalanced data; on step-imbalanced digits with PGD the check asserts a falling "
-            "separation loss and a higher Fisher ratio (hard) and +0.02 minority robust accuracy (soft)."
-        ),
-        usage=(
-            "trainer = SRATTrainer(model=model, args=args, train_dataset=imbalanced_ds,\n"
-            "                      attack=PGDConfig(eps=0.15, steps=5), class_weights='effective_num', drw_start=20)"
-        ),
-        notes="No official code found: the separation loss is a reconstruction from the paper text.",
-    ),
-    Method(
         slug="hidenseek",
         paper_id="P14",
         title="HideNseek: Federated Lottery Ticket via Server-side Pruning and Sign Supermask",
@@ -345,35 +321,6 @@ PLANNED = (
         ),
     ),
     Method(
-        slug="done",
-        paper_id="P18",
-        title="Doubly Robust Instance-Reweighted Adversarial Training",
-        arxiv=None,
-        official_code=None,
-        kind="training",
-        tags=("adversarial-training", "dro", "reweighting"),
-        entry_points=(
-            "hf_methods.training.done:DONETrainer",
-            "hf_methods.training.done:kl_dro_weights",
-        ),
-        recipe="recipes/done.py",
-        claim=(
-            "KL-DRO instance weights (DONE) improve worst-class robust accuracy over standard adversarial training "
-            "without lowering average robustness; the CPU check asserts the weight limits (uniform as r→∞, argmax as "
-            "r→0) and, on digits with PGD, worst-class robust accuracy ≥ AT + 0.02 (soft)."
-        ),
-        venue="ICLR 2024",
-        usage=(
-            "w = kl_dro_weights(per_sample_losses, r=2.0)\n"
-            "attack = PGDConfig(eps=0.1, steps=5)\n"
-            "trainer = DONETrainer(model=model, args=args, train_dataset=ds, attack=attack, r=2.0, beta=0.9)"
-        ),
-        notes=(
-            "No official code ('codes will be available soon'): the weight schedule is a reconstruction from the "
-            "paper text."
-        ),
-    ),
-    Method(
         slug="crkd",
         paper_id="P19",
         title="Class-relation Knowledge Distillation for Novel Class Discovery",
@@ -396,59 +343,6 @@ PLANNED = (
             "loss_kd = class_relation_kd_loss(old_logits, new_logits, mask_unlab, T=4, temperature=0.1)\n"
             "CrKDNCDTrainer(model=model, teacher=pretrained, args=args, train_dataset=ds, alpha=0.1).train()"
         ),
-    ),
-    Method(
-        slug="rss",
-        paper_id="P20",
-        title="Out-Of-Domain Unlabeled Data Improves Generalization",
-        arxiv="2310.00027",
-        official_code="deepmancer/rss-training-iclr2024",
-        kind="training",
-        tags=("semi-supervised", "distributional-robustness", "self-training"),
-        entry_points=(
-            "hf_methods.training.rss:RobustSelfSupervisedTrainer",
-            "hf_methods.training.rss:linear_robust_ramp_loss",
-        ),
-        recipe="recipes/rss.py",
-        claim=(
-            "Robust self-training with out-of-domain unlabelled data provably improves on labelled-only ERM under a "
-            "cluster assumption; on a d=200 Gaussian mixture with 10 labels the check asserts RSS ≥ ERM + 0.10 and "
-            "non-decreasing accuracy as the unlabelled set grows from 100 to 2000."
-        ),
-        venue="ICLR 2024",
-        usage=(
-            "trainer = RobustSelfSupervisedTrainer(\n"
-            "    model=model, args=args, train_dataset=labeled, unlabeled_dataset=unlabeled,\n"
-            "    gamma=1.0, gamma_unlabeled=0.5, lam=1.0,\n"
-            ")"
-        ),
-    ),
-    Method(
-        slug="aggregate",
-        paper_id="P21",
-        title="Learning from Aggregate responses: Instance Level versus Bag Level Loss Functions",
-        arxiv=None,
-        official_code=None,
-        kind="training",
-        tags=("aggregate-learning", "label-privacy", "differential-privacy", "loss"),
-        entry_points=(
-            "hf_methods.training.aggregate:AggregateResponseLoss",
-            "hf_methods.training.aggregate:BagCollator",
-            "hf_methods.training.aggregate:privatize_bag_responses",
-            "hf_methods.training.aggregate:linear_interpolating_estimator",
-        ),
-        recipe="recipes/aggregate.py",
-        claim=(
-            "The interpolating loss between bag-level and instance-level losses beats both for a suitable ρ, with the "
-            "instance loss better at low SNR and the bag loss at high SNR; the linear-regression check asserts the "
-            "loss identity to 1e-8, a ≥25% risk reduction at SNR 0.5 and bag ≤ instance/5 at SNR 8."
-        ),
-        venue="ICLR 2024",
-        usage=(
-            "loss_fn = AggregateResponseLoss(mode='interpolate', rho=0.1)\n"
-            "loss = loss_fn(model(x).squeeze(-1), bag_ids, bag_targets)"
-        ),
-        notes="No official code: follows the paper's definitions, with a numpy simulation in the tests as reference.",
     ),
     Method(
         slug="projection_head",
@@ -757,33 +651,6 @@ PLANNED = (
         ),
     ),
     Method(
-        slug="adawac",
-        paper_id="P34",
-        title=(
-            "Adaptively Weighted Data Augmentation Consistency Regularization for Robust Optimization under Concept "
-            "Shift"
-        ),
-        arxiv="2210.01891",
-        official_code="gail-yxie/adawac",
-        kind="training",
-        tags=("consistency-regularization", "sample-reweighting", "segmentation", "concept-shift"),
-        entry_points=(
-            "hf_methods.training.adawac:AdaWACLoss",
-            "hf_methods.training.adawac:AdaWACTrainer",
-        ),
-        recipe="recipes/adawac.py",
-        claim=(
-            "Per-sample mirror-ascent weights between supervised and consistency losses (AdaWAC) make segmentation "
-            "robust to label-sparse samples; on synthetic 16x16 segmentation the check asserts lower supervised "
-            "weights on label-sparse samples, weights on the simplex, and Dice ≥ ERM + 0.03."
-        ),
-        venue="ICML 2023",
-        usage=(
-            "loss_fn = AdaWACLoss(num_samples=len(ds), lr_w=8.0, dac_coef=2.0, dice_ratio=0.5)\n"
-            "loss = loss_fn(logits1, logits2, lat1, lat2, y1, y2, idx)"
-        ),
-    ),
-    Method(
         slug="unsup_pretraining",
         paper_id="P36",
         title="On the Provable Advantage of Unsupervised Pretraining",
@@ -959,32 +826,6 @@ PLANNED = (
             "m = VariationalBinaryMLP(VariationalBinaryMLPConfig(sizes=[64, 256, 10], beta_schedule='tanh'))\n"
             "ContinualVCLTrainer(m, tasks=[ds1, ds2, ds3], prior='previous_task').train()"
         ),
-    ),
-    Method(
-        slug="ecaml",
-        paper_id="P43",
-        title="Energy Confused Adversarial Metric Learning for Zero-Shot Image Retrieval and Clustering",
-        arxiv="1901.07169",
-        official_code="chenbinghui1/ECAML",
-        kind="training",
-        tags=("metric-learning", "zero-shot", "regularization"),
-        entry_points=(
-            "hf_methods.training.ecaml:EnergyConfusionLoss",
-            "hf_methods.training.ecaml:MetricLearningTrainer",
-        ),
-        recipe="recipes/ecaml.py",
-        claim=(
-            "An energy-confusion regulariser on detached features improves zero-shot retrieval and clustering; on a "
-            "seen/unseen digits split the check asserts the EC term only changes the head and that it raises unseen "
-            "Recall@1 by 2 points or cuts reliance on a spurious channel by 30% (a small-scale gain is not "
-            "guaranteed)."
-        ),
-        venue="AAAI 2019",
-        usage=(
-            "emb, emb_ec = head(h), head(h.detach())\n"
-            "loss = binomial_loss(emb, y) + 0.13 * EnergyConfusionLoss(num_partners=10)(emb_ec, y)"
-        ),
-        notes="The official code is Caffe/C++; the loss is ported to torch.",
     ),
     Method(
         slug="wad",
@@ -1228,32 +1069,6 @@ PLANNED = (
         notes="Real Stable Diffusion needs diffusers (optional); the CPU check uses a tiny class-conditional DDPM.",
     ),
     Method(
-        slug="comp_sum",
-        paper_id="P54",
-        title="Cross-Entropy Loss Functions: Theoretical Analysis and Applications",
-        arxiv="2304.07288",
-        official_code=None,
-        kind="training",
-        tags=("loss", "h-consistency", "adversarial-training"),
-        entry_points=(
-            "hf_methods.training.comp_sum:comp_sum_loss",
-            "hf_methods.training.comp_sum:smooth_adv_comp_sum_loss",
-            "hf_methods.training.comp_sum:AdvCompSumTrainer",
-        ),
-        recipe="recipes/comp_sum.py",
-        claim=(
-            "Comp-sum losses (CE, GCE, MAE, …) admit tight H-consistency bounds and smooth adversarial comp-sum "
-            "training beats TRADES-style baselines; the check asserts the τ special cases exactly, the CE-like vs MAE "
-            "convergence ordering on digits, and robust accuracy ≥ standard + 0.2 (beating TRADES is reported only)."
-        ),
-        venue="ICML 2023",
-        usage=(
-            "loss = comp_sum_loss(logits, labels, tau=1.5)  # GCE with q=0.5\n"
-            "trainer = AdvCompSumTrainer(model, args, tau=1.0, nu=6.0, eps=0.1, pgd_steps=10)"
-        ),
-        notes="No official code: the adversarial hyperparameters are a reconstruction from the paper text.",
-    ),
-    Method(
         slug="jlcm",
         paper_id="P55",
         title="Network Memory Footprint Compression Through Jointly Learnable Codebooks and Mappings",
@@ -1304,29 +1119,6 @@ PLANNED = (
             "loss_s = shrink_loss(p_w.detach(), aux_logits_s, threshold=0.95)\n"
             "model = AuxHeadWrapper(backbone, num_labels=10)"
         ),
-    ),
-    Method(
-        slug="metrix",
-        paper_id="P57",
-        title="It Takes Two to Tango: Mixup for Deep Metric Learning",
-        arxiv="2106.04990",
-        official_code="billpsomas/Metrix_ICLR22",
-        kind="training",
-        tags=("metric-learning", "mixup", "data-augmentation"),
-        entry_points=(
-            "hf_methods.training.metrix:metrix_loss",
-            "hf_methods.training.metrix:MetrixTrainer",
-            "hf_methods.training.metrix:utilization",
-        ),
-        recipe="recipes/metrix.py",
-        claim=(
-            "Metrix (mixup of examples and pair targets for metric learning) improves R@1 over the base losses on "
-            "four retrieval benchmarks; on a zero-shot digits split the check asserts the λ=0/1 limits exactly and a "
-            "≥0.01 unseen R@1 gain with a lower utilization distance (margin uncertain)."
-        ),
-        venue="ICLR 2022",
-        usage="loss = contrastive_loss(emb, y) + metrix_loss(emb, y, level='embedding', alpha=2.0, weight=0.4)",
-        notes="Pair mining is re-implemented instead of depending on pytorch-metric-learning.",
     ),
     Method(
         slug="mixturegrowth",
