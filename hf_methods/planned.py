@@ -161,53 +161,6 @@ PLANNED = (
         notes="No official code: the compander's closed form is a reconstruction from the paper text until confirmed.",
     ),
     Method(
-        slug="gbnn",
-        paper_id="P11",
-        title="Sequential Training of Neural Networks with Gradient Boosting",
-        arxiv="1909.12098",
-        official_code="GAA-UAM/GBNN",
-        kind="training",
-        tags=("gradient-boosting", "tabular", "mlp"),
-        entry_points=("hf_methods.training.gbnn:GradientBoostedMLPTrainer",),
-        recipe="recipes/gbnn.py",
-        claim=(
-            "Training hidden units by gradient boosting is competitive with Adam/L-BFGS-trained MLPs and tolerates "
-            "switching off the last-trained units; the CPU check asserts the assembled MLP equals the boosting "
-            "decision function and that GBNN is within 0.02 accuracy (1.1x RMSE) of an Adam MLP on four sklearn "
-            "datasets."
-        ),
-        usage=(
-            "model = GradientBoostedMLPTrainer(total_units=100).fit(X_train, y_train)  # returns a PreTrainedModel\n"
-            "model.truncate_hidden(75)"
-        ),
-    ),
-    Method(
-        slug="blindspot",
-        paper_id="P12",
-        title="Deep Regression Unlearning",
-        arxiv="2210.08196",
-        official_code="ayushkumartarun/deep-regression-unlearning",
-        kind="training",
-        tags=("machine-unlearning", "regression", "privacy"),
-        entry_points=(
-            "hf_methods.training.blindspot:BlindspotUnlearningTrainer",
-            "hf_methods.training.blindspot:gaussian_amnesiac_relabel",
-        ),
-        recipe="recipes/blindspot.py",
-        claim=(
-            "Blindspot unlearning brings a regression model's forget-set error close to retraining from scratch "
-            "(AgeDB forget MAE 21.63 vs gold 24.31) while keeping the retain error; on make_friedman1 the check "
-            "asserts Blindspot halves fine-tuning's gap to gold on forget MAE, keeps retain MAE within 1.15x and "
-            "brings the regression MIA closer to gold."
-        ),
-        venue="ICML 2023",
-        usage=(
-            "trainer = BlindspotUnlearningTrainer(model=copy_of_original, original_model=original, args=args,\n"
-            "                                     train_dataset=mixed_ds, proxy_epochs=2, at_beta=50)\n"
-            "trainer.train()"
-        ),
-    ),
-    Method(
         slug="hidenseek",
         paper_id="P14",
         title="HideNseek: Federated Lottery Ticket via Server-side Pruning and Sign Supermask",
@@ -398,34 +351,6 @@ PLANNED = (
         ),
     ),
     Method(
-        slug="self_distillation",
-        paper_id="P24",
-        title=(
-            "Even your Teacher Needs Guidance: Ground-Truth Targets Dampen Regularization Imposed by Self-Distillation"
-        ),
-        arxiv="2102.13088",
-        official_code="Kennethborup/self_distillation",
-        kind="training",
-        tags=("self-distillation", "kernel-regression", "regularization"),
-        entry_points=(
-            "hf_methods.training.self_distillation:SelfDistillationTrainer",
-            "hf_methods.training.self_distillation:krr_self_distillation",
-            "hf_methods.training.self_distillation:krr_distillation_limit",
-            "hf_methods.training.self_distillation:optimal_alpha",
-        ),
-        recipe="recipes/self_distillation.py",
-        claim=(
-            "Self-distillation with ground-truth weight α converges to kernel ridge regression with λ/α instead of "
-            "collapsing, and α has a closed-form optimum; the kernel check asserts the limit to 1e-6, collapse at α=0 "
-            "and that the clipped α* is never beaten by a grid of α values."
-        ),
-        venue="NeurIPS 2021",
-        usage=(
-            "f_T = krr_self_distillation(K, y, alpha=0.3, steps=200, lam=0.1)\n"
-            "f_inf = krr_distillation_limit(K, y, alpha=0.3, lam=0.1)"
-        ),
-    ),
-    Method(
         slug="inductive_bias",
         paper_id="P25",
         title="Towards Exact Computation of Inductive Bias",
@@ -473,34 +398,6 @@ PLANNED = (
         venue="ICLR 2024",
         usage="cb = LazyRichTrackerCallback(probe_inputs=X_te, probe_targets=y_te, every=100)",
         notes="No public repository (supplementary material only): the JAX/neural-tangents code is ported to torch.",
-    ),
-    Method(
-        slug="salun",
-        paper_id="P27",
-        title=(
-            "SalUn: Empowering Machine Unlearning via Gradient-based Weight Saliency in Both Image Classification and "
-            "Generation"
-        ),
-        arxiv="2310.12508",
-        official_code="OPTML-Group/Unlearn-Saliency",
-        kind="training",
-        tags=("machine-unlearning", "saliency", "masks"),
-        entry_points=(
-            "hf_methods.training.salun:SalUnTrainer",
-            "hf_methods.training.salun:compute_weight_saliency_mask",
-        ),
-        recipe="recipes/salun.py",
-        claim=(
-            "Saliency-masked random-label unlearning (SalUn) comes close to retraining (about a 0.2% gap on CIFAR-10) "
-            "and is more stable than prior unlearning methods; on digits class forgetting the check asserts ≥95% "
-            "unlearning accuracy at ≤3 points retain/test loss, and less retain damage than gradient ascent."
-        ),
-        venue="ICLR 2024",
-        usage=(
-            "mask = compute_weight_saliency_mask(model, forget_dl, keep_ratio=0.5)\n"
-            "SalUnTrainer(model, args, forget_dataset=f, retain_dataset=r, mask=mask, num_classes=10).train()"
-        ),
-        notes="Only the classification variant is checked on CPU; the diffusion variant is out of scope of the check.",
     ),
     Method(
         slug="rws",
@@ -622,33 +519,6 @@ PLANNED = (
             "logits = m(x_onehot, mask=obs_mask).label_marginals"
         ),
         notes="A dense coupling matrix stands in for the multi-tier convolutions at 8x8.",
-    ),
-    Method(
-        slug="data_diet",
-        paper_id="P33",
-        title="Deep Learning on a Data Diet: Finding Important Examples Early in Training",
-        arxiv="2107.07075",
-        official_code="mansheej/data_diet",
-        kind="training",
-        tags=("data-pruning", "data-selection", "label-noise"),
-        entry_points=(
-            "hf_methods.training.data_diet:EL2NScorer",
-            "hf_methods.training.data_diet:GraNdScorer",
-            "hf_methods.training.data_diet:prune_dataset",
-            "hf_methods.training.data_diet:ScoreRecorderCallback",
-        ),
-        recipe="recipes/data_diet.py",
-        claim=(
-            "EL2N scores computed a few epochs into training find important and mislabelled examples, so half of "
-            "CIFAR-10 can be pruned without losing accuracy; on digits with 10% flipped labels the check asserts the "
-            "top-10% EL2N set holds ≥50% of the flips and that keep-60% pruning matches random pruning and beats "
-            "keep-easiest by 2 points."
-        ),
-        venue="NeurIPS 2021",
-        usage=(
-            "scores = EL2NScorer(model_init=make_model, n_runs=5, score_epoch=3).score(train_ds)\n"
-            "subset = prune_dataset(train_ds, scores, keep_frac=0.5, mode='keep_max', offset=0)"
-        ),
     ),
     Method(
         slug="unsup_pretraining",
@@ -1171,35 +1041,6 @@ PLANNED = (
         notes=(
             "The official setting (lr 1e-3, p=67) does not grok within 6000 CPU steps, so the check uses the P48 "
             "quadratic-MLP setup; later arXiv versions are retitled 'Bridging Lottery Ticket and Grokking'."
-        ),
-    ),
-    Method(
-        slug="p2c",
-        paper_id="P60",
-        title="Prefer to Classify: Improving Text Classifiers via Auxiliary Preference Learning",
-        arxiv="2306.04925",
-        official_code="minnesotanlp/p2c",
-        kind="training",
-        tags=("text-classification", "preference-learning", "multi-task"),
-        entry_points=(
-            "hf_methods.training.p2c:P2CForSequenceClassification",
-            "hf_methods.training.p2c:P2CTrainer",
-            "hf_methods.training.p2c:preference_from_votes",
-        ),
-        recipe="recipes/p2c.py",
-        claim=(
-            "Auxiliary preference heads trained on pairwise preferences (P2C) improve text classifiers over CE and "
-            "soft-label training; on a synthetic annotator task the check asserts P2C ≥ CE + 0.01 accuracy over five "
-            "seeds and a preference-head pair accuracy above 0.7."
-        ),
-        venue="ICML 2023",
-        usage=(
-            "model = P2CForSequenceClassification.from_pretrained_backbone(encoder, num_labels=2, n_pref_heads=3)\n"
-            "trainer = P2CTrainer(model=model, train_dataset=pair_ds, lambda_cons=1.0, lambda_div=0.1)"
-        ),
-        notes=(
-            "No annotated text task is available offline: the check uses simulated annotators; the GPT-3 preference "
-            "path is documented only."
         ),
     ),
     Method(

@@ -160,12 +160,12 @@ def _test_file(method: Method) -> Path:
 
 def _entry_modules_exist(method: Method) -> bool:
     # find_spec locates a module without executing it (the method packages' __init__ files are lazy and cheap)
+    # a room holding only its record is a namespace package: its spec has no origin file, so it has not landed code
     try:
-        return bool(method.entry_points) and all(
-            importlib.util.find_spec(ep.partition(":")[0]) is not None for ep in method.entry_points
-        )
+        specs = [importlib.util.find_spec(ep.partition(":")[0]) for ep in method.entry_points]
     except ImportError:
         return False
+    return bool(specs) and all(spec is not None and spec.origin is not None for spec in specs)
 
 
 def get_method(slug: Method | str) -> Method:
@@ -229,6 +229,8 @@ def public_names() -> dict[str, str]:
     names: dict[str, str] = {}
     owners: dict[str, str] = {}
     for method in landed_methods():
+        if not _entry_modules_exist(method):  # a room that so far holds only its record exports nothing yet
+            continue
         for name, module in method.public_names.items():
             if name in names and names[name] != module:
                 raise RuntimeError(f"{owners[name]!r} and {method.slug!r} both export the public name {name!r}.")
@@ -238,7 +240,11 @@ def public_names() -> dict[str, str]:
 
 def auto_classes() -> dict[str, dict[str, str]]:
     """`{model_type: {"AutoConfig": "module:Class", "AutoModel...": "module:Class"}}` of every landed method."""
-    return {method.model_type: dict(method.auto_classes) for method in landed_methods() if method.auto_classes}
+    return {
+        method.model_type: dict(method.auto_classes)
+        for method in landed_methods()
+        if method.auto_classes and _entry_modules_exist(method)
+    }
 
 
 def transformers_import_hooks() -> list[str]:

@@ -39,7 +39,8 @@ def test_every_entry_point_of_a_landed_method_imports_and_is_exported():
     import hf_methods
     from hf_methods import zoo
 
-    landed = zoo.landed_methods()
+    # a room that holds only its record so far (its code is being written) is still "planned" and exports nothing
+    landed = [method for method in zoo.landed_methods() if zoo.status(method) != "planned"]
     assert landed, "no method has landed"
     exported = set(hf_methods.__all__)
     for method in landed:
