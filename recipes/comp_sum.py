@@ -30,12 +30,11 @@ from __future__ import annotations
 
 import torch
 
+from hf_methods.common.batches import TensorDictDataset, collate_batch
 from hf_methods.harness.recipe import RecipeRunner, parse_recipe_args
 from hf_methods.training.comp_sum.training import (
     CompSumArguments,
-    DigitsDataset,
     accuracy,
-    collate_batch,
     digits_mlp,
     digits_tensors,
     make_optimizer,
@@ -56,7 +55,7 @@ def main(argv: list[str] | None = None):
     device = runner.accelerator.device
 
     data = digits_tensors(args.seed, args.test_size)  # the split depends on the seed only: same on every process
-    dataset = DigitsDataset(data.x, data.y)
+    dataset = TensorDictDataset(pixel_values=data.x, labels=data.y)
     loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, shuffle=True, collate_fn=collate_batch)
     runner.print(
         f"[{SLUG}] {len(dataset)} train / {len(data.y_test)} test images; objective {args.objective}, τ={args.tau:g}"

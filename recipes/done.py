@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import torch
 
+from hf_methods.common.batches import TensorDictDataset, collate_batch
 from hf_methods.harness.recipe import RecipeRunner, parse_recipe_args
 from hf_methods.training.done.training import (
-    DigitsBatches,
     DONEArguments,
     digits_mlp,
     digits_tensors,
@@ -50,7 +50,9 @@ def main(argv: list[str] | None = None):
 
     # the split depends on the seed only, so every process builds the same data
     x, y, x_test, y_test = digits_tensors(args.seed, args.test_size)
-    loader = torch.utils.data.DataLoader(DigitsBatches(x, y), batch_size=args.batch_size, shuffle=True)
+    loader = torch.utils.data.DataLoader(
+        TensorDictDataset(pixel_values=x, labels=y), batch_size=args.batch_size, shuffle=True, collate_fn=collate_batch
+    )
     runner.print(
         f"[{SLUG}] {len(y)} train / {len(y_test)} test images; {args.method.upper()}"
         + (f" with r={args.r:g}, β={args.beta:g}" if args.method == "done" else "")

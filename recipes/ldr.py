@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import torch
 
+from hf_methods.common.batches import TensorDictDataset, collate_batch
 from hf_methods.harness.recipe import RecipeRunner, parse_recipe_args
 from hf_methods.training.ldr.loss import needs_index
 from hf_methods.training.ldr.training import (
-    IndexedDigits,
     LDRArguments,
     accuracy,
-    collate_batch,
     digits_mlp,
     make_optimizer,
     make_scheduler,
@@ -53,7 +52,7 @@ def main(argv: list[str] | None = None):
 
     # the split and the label noise depend on the seed only, so every process builds the same data
     data = noisy_digits(args.seed, args.noise_rate, kind=args.noise_kind, test_size=args.test_size)
-    dataset = IndexedDigits(data.x, data.y_noisy)
+    dataset = TensorDictDataset(pixel_values=data.x, labels=data.y_noisy, index_column="sample_idx")
     loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, shuffle=True, collate_fn=collate_batch)
     runner.print(
         f"[{SLUG}] {len(dataset)} train / {len(data.y_test)} test images, "

@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import torch
 
+from hf_methods.common.batches import TensorDictDataset, collate_batch
 from hf_methods.harness.recipe import RecipeRunner, parse_recipe_args
 from hf_methods.training.metrix.trainer import metrix_step_loss
 from hf_methods.training.metrix.training import (
     FEATURE_MODULE,
-    DigitsItems,
     MetrixArguments,
-    collate_batch,
     digits_embedder,
     evaluate_zero_shot,
     parse_classes,
@@ -53,7 +52,10 @@ def main(argv: list[str] | None = None):
 
     data = zero_shot_digits(parse_classes(args.seen_classes))
     loader = torch.utils.data.DataLoader(
-        DigitsItems(data.x, data.y), batch_size=args.batch_size, shuffle=True, collate_fn=collate_batch
+        TensorDictDataset(pixel_values=data.x, labels=data.y),
+        batch_size=args.batch_size,
+        shuffle=True,
+        collate_fn=collate_batch,
     )
     runner.print(
         f"[{SLUG}] {len(data.y)} training images of classes {data.seen_classes}, {len(data.y_test)} unseen-class "

@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import torch
 
+from hf_methods.common.batches import TensorDictDataset, collate_batch
 from hf_methods.harness.recipe import RecipeRunner, parse_recipe_args
 from hf_methods.training.srat.loss import DeferredReweighting
 from hf_methods.training.srat.training import (
-    DigitsDataset,
     SRATArguments,
     adversarial_examples,
-    collate_batch,
     digits_mlp,
     evaluate_imbalanced_robustness,
     imbalanced_digits,
@@ -55,7 +54,7 @@ def main(argv: list[str] | None = None):
     data = imbalanced_digits(
         args.seed, parse_classes(args.minority_classes), args.minority_count, test_size=args.test_size
     )
-    dataset = DigitsDataset(data.x, data.y)
+    dataset = TensorDictDataset(pixel_values=data.x, labels=data.y)
     loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, shuffle=True, collate_fn=collate_batch)
     schedule = DeferredReweighting(data.class_counts, args.class_weights, drw_start=args.drw_start, beta=args.beta)
     runner.print(f"[{SLUG}] {len(dataset)} train images, class sizes {data.class_counts}; {schedule}")

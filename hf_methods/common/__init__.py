@@ -6,6 +6,9 @@
 - `layers`: parsing layer selections such as `"22-29"` or `"last4"`;
 - `instruct`: the arithmetic word-problem instruction task;
 - `mlp`: a plain MLP as a transformers model (`hfm-mlp`);
+- `checks`: argument checks (logits/labels, bounded numbers) and the `"mean" | "sum" | "none"` loss reductions;
+- `batches`: `TensorDictDataset`, in-memory tensors as a dataset whose batches come out already collated;
+- `checkpointing`: a `Trainer` mixin that saves one more module's state (a loss's running buffers) in checkpoints;
 - `adversarial`: projected gradient attacks (`PGDConfig`, `pgd_attack`), the penalised inner maximisation and
   class-wise (robust) accuracy, for the adversarial-training methods;
 - `splits`: imbalanced subsets and seen/unseen class splits;

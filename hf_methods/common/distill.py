@@ -25,15 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import Trainer
 
-
-def _reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == "none":
-        return values
-    if reduction == "mean":
-        return values.mean()
-    if reduction == "sum":
-        return values.sum()
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+from .checks import reduce_loss
 
 
 def soft_target_kl(
@@ -53,7 +45,7 @@ def soft_target_kl(
     log_p_student = F.log_softmax(student_logits / temperature, dim=-1)
     log_p_teacher = F.log_softmax(teacher_logits.detach() / temperature, dim=-1)
     kl = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(-1)
-    return _reduce(kl * temperature**2, reduction)
+    return reduce_loss(kl * temperature**2, reduction)
 
 
 def attention_map(activation: torch.Tensor, p: float = 2.0) -> torch.Tensor:
@@ -80,7 +72,7 @@ def attention_transfer_loss(
             f"the attention maps differ in size ({tuple(q_student.shape)} vs {tuple(q_teacher.shape)}): compare "
             "activations of the same spatial size"
         )
-    return _reduce((q_student - q_teacher).norm(dim=1), reduction)
+    return reduce_loss((q_student - q_teacher).norm(dim=1), reduction)
 
 
 class TeacherStudentTrainer(Trainer):

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from .checks import reduce_loss
+
 
 def _check(embeddings: torch.Tensor, labels: torch.Tensor) -> None:
     if not isinstance(embeddings, torch.Tensor) or embeddings.dim() != 2 or not embeddings.is_floating_point():
@@ -47,16 +49,6 @@ def cosine_similarity_matrix(embeddings: torch.Tensor) -> torch.Tensor:
     return normed @ normed.T
 
 
-def _reduce(per_anchor: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == "none":
-        return per_anchor
-    if reduction == "mean":
-        return per_anchor.mean()
-    if reduction == "sum":
-        return per_anchor.sum()
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-
-
 def contrastive_loss(
     embeddings: torch.Tensor, labels: torch.Tensor, *, margin: float = 0.5, reduction: str = "mean"
 ) -> torch.Tensor:
@@ -70,7 +62,7 @@ def contrastive_loss(
     sim = cosine_similarity_matrix(embeddings)
     pos, neg = pair_masks(labels)
     per_anchor = ((1 - sim) * pos).sum(1) + (F.relu(sim - margin) * neg).sum(1)
-    return _reduce(per_anchor, reduction)
+    return reduce_loss(per_anchor, reduction)
 
 
 def binomial_deviance_loss(
@@ -94,7 +86,7 @@ def binomial_deviance_loss(
     pos, neg = pair_masks(labels)
     pos_term = (F.softplus(-alpha * (sim - beta)) * pos).sum(1) / pos.sum(1).clamp_min(1)
     neg_term = (F.softplus(alpha * negative_cost * (sim - beta)) * neg).sum(1) / neg.sum(1).clamp_min(1)
-    return _reduce(pos_term + neg_term, reduction)
+    return reduce_loss(pos_term + neg_term, reduction)
 
 
 @torch.no_grad()

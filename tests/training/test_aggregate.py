@@ -456,7 +456,7 @@ def test_error_estimator_shapes():
 
 @pytest.mark.parametrize("eps", [0.0, -1.0, float("inf")])
 def test_error_privacy_eps(eps):
-    with pytest.raises(ValueError, match="eps must be a positive finite number"):
+    with pytest.raises(ValueError, match="eps must be a finite number > 0"):
         privatize_bag_responses(torch.zeros(3), eps, 5)
 
 

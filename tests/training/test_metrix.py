@@ -374,11 +374,11 @@ def test_error_lambda_out_of_range(lam):
 
 
 def test_error_alpha_and_weights():
-    with pytest.raises(ValueError, match="alpha must be > 0"):
+    with pytest.raises(ValueError, match="alpha must be a finite number > 0"):
         metrix_loss(_emb(), LABELS, alpha=0.0)
-    with pytest.raises(ValueError, match="weight must be >= 0"):
+    with pytest.raises(ValueError, match="weight must be a finite number >= 0"):
         MetrixLoss(weight=-0.4)
-    with pytest.raises(ValueError, match="anchor_negative_weight must be >= 0"):
+    with pytest.raises(ValueError, match="anchor_negative_weight must be a finite number >= 0"):
         metrix_loss(_emb(), LABELS, anchor_negative_weight=-1.0)
     with pytest.raises(TypeError, match="alpha must be a number"):
         MetrixLoss(alpha="2")

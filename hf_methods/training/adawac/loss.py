@@ -25,29 +25,17 @@ carries a Dice term that is not reweighted:
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-_REDUCTIONS = ("mean", "sum", "none")
+from hf_methods.common.checks import check_number, check_reduction, reduce_loss
+
 _DICE_MODES = ("batch", "sample")
 _INTEGER_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 
 
 # ----------------------------------------------------------------------------------------------------------- checks
-
-
-def _check_number(name: str, value, *, low: float, high: float | None = None, low_open: bool = False) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    bad_low = value <= low if low_open else value < low
-    bad_high = high is not None and value > high
-    if bad_low or bad_high or not math.isfinite(value):
-        bounds = f"{'(' if low_open else '['}{low:g}, {'∞)' if high is None else f'{high:g}]'}"
-        raise ValueError(f"{name} must be a finite number in {bounds}, got {value}")
-    return float(value)
 
 
 def _check_segmentation(logits, labels, *, logits_name: str = "logits", labels_name: str = "labels") -> int:
@@ -75,24 +63,10 @@ def _check_segmentation(logits, labels, *, logits_name: str = "logits", labels_n
     return num_classes
 
 
-def _check_reduction(reduction: str) -> str:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    return reduction
-
-
 def _check_dice_mode(dice_mode: str) -> str:
     if dice_mode not in _DICE_MODES:
         raise ValueError(f"dice_mode must be one of {_DICE_MODES}, got {dice_mode!r}")
     return dice_mode
-
-
-def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    return loss
 
 
 # ----------------------------------------------------------------------------------------------------------- pieces
@@ -148,11 +122,11 @@ def dice_ce_loss(
         reduction (`str`, defaults to `"mean"`): `"mean"`, `"sum"` or `"none"` (per sample).
     """
     _check_segmentation(logits, labels)
-    dice_ratio = _check_number("dice_ratio", dice_ratio, low=0.0, high=1.0)
-    _check_reduction(reduction)
+    dice_ratio = check_number("dice_ratio", dice_ratio, low=0.0, high=1.0)
+    check_reduction(reduction)
     dice = soft_dice_loss(logits, labels, dice_mode)
     loss = dice_ratio * dice + (1.0 - dice_ratio) * pixel_cross_entropy(logits, labels)
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction)
 
 
 @torch.no_grad()
@@ -238,11 +212,11 @@ class AdaWACLoss(nn.Module):
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         self.num_samples = num_samples
-        self.lr_w = _check_number("lr_w", lr_w, low=0.0)
-        self.dac_coef = _check_number("dac_coef", dac_coef, low=0.0)
-        self.dice_ratio = _check_number("dice_ratio", dice_ratio, low=0.0, high=1.0)
+        self.lr_w = check_number("lr_w", lr_w, low=0.0)
+        self.dac_coef = check_number("dac_coef", dac_coef, low=0.0)
+        self.dice_ratio = check_number("dice_ratio", dice_ratio, low=0.0, high=1.0)
         self.dice_mode = _check_dice_mode(dice_mode)
-        self.reduction = _check_reduction(reduction)
+        self.reduction = check_reduction(reduction)
         self.register_buffer("beta", torch.full((num_samples, 2), 0.5))
 
     # ------------------------------------------------------------------------------------------------ checks
@@ -327,7 +301,7 @@ class AdaWACLoss(nn.Module):
         beta = beta.to(device=terms["ce"].device, dtype=terms["ce"].dtype)
         weighted = beta[:, 0] * terms["ce"] + beta[:, 1] * terms["dac"]
         loss = self.dice_ratio * terms["dice"] + (1.0 - self.dice_ratio) * weighted
-        return _reduce(loss, self.reduction)
+        return reduce_loss(loss, self.reduction)
 
     def supervised_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """`λ_dice · Dice + (1 − λ_dice) · CE` on one view (the ERM objective); needs no index, leaves β alone."""

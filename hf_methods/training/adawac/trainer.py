@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import torch
 from torch import nn
 from transformers import Trainer
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from hf_methods.common.checkpointing import ExtraStateCheckpointMixin
 
 from .loss import AdaWACLoss
-
-LOSS_STATE_NAME = "adawac_loss_state.pt"
 
 
 def _logits_and_latent(outputs) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -21,7 +19,7 @@ def _logits_and_latent(outputs) -> tuple[torch.Tensor, torch.Tensor | None]:
     return outputs[0], (outputs[1] if len(outputs) > 1 else None)
 
 
-class AdaWACTrainer(Trainer):
+class AdaWACTrainer(ExtraStateCheckpointMixin, Trainer):
     """`transformers.Trainer` whose training loss is :class:`AdaWACLoss` on two augmented views of each sample.
 
     Every training batch must carry:
@@ -55,6 +53,9 @@ class AdaWACTrainer(Trainer):
 
     index_column = "sample_idx"
     second_view_column = "pixel_values_2"
+    # the β buffer travels with the checkpoints
+    extra_state_file = "adawac_loss_state.pt"
+    extra_state_description = "AdaWAC's β"
     loss_is_scaled_for_ga = False  # AdaWAC's loss is a per-batch mean
 
     def __init__(self, *args, loss: AdaWACLoss, **kwargs):
@@ -112,21 +113,8 @@ class AdaWACTrainer(Trainer):
             self.loss_fn.sync(sample_idx, self.accelerator.gather)
         return (loss, outputs) if return_outputs else loss
 
-    # The β buffer travels with the Trainer's checkpoints.
-    def _save_checkpoint(self, model, trial) -> None:
-        super()._save_checkpoint(model, trial)
-        if self.args.should_save:
-            folder = os.path.join(
-                self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-            )
-            torch.save(self.loss_fn.state_dict(), os.path.join(folder, LOSS_STATE_NAME))
-
-    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
-        super()._load_from_checkpoint(resume_from_checkpoint, model)
-        path = os.path.join(resume_from_checkpoint, LOSS_STATE_NAME)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{resume_from_checkpoint} has no {LOSS_STATE_NAME}: cannot restore AdaWAC's β")
-        self.loss_fn.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))  # tensors only
+    def extra_state_module(self) -> nn.Module:
+        return self.loss_fn
 
 
 __all__ = ["AdaWACTrainer"]

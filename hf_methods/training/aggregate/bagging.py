@@ -17,12 +17,13 @@ the features of every instance but only the mean response `ȳ_a = (1/k) Σ_{i∈
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
+
+from hf_methods.common.checks import check_number
 
 from .loss import bag_means, check_bag_inputs
 
@@ -44,14 +45,6 @@ def _check_bagging(bagging) -> str:
     if bagging not in BAGGINGS:
         raise ValueError(f"bagging must be one of {BAGGINGS}, got {bagging!r}")
     return bagging
-
-
-def _check_positive(name: str, value) -> float:
-    if not isinstance(value, (int, float, np.floating, np.integer)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value}")
-    return float(value)
 
 
 # ----------------------------------------------------------------------------------------------------------- bags
@@ -131,8 +124,8 @@ def laplace_scale(eps: float, bag_size, response_bound: float = 1.0):
     instance belongs to one bag only, so independent `Laplace(0, 2B/(kε))` noise on every bag mean is ε-label-DP
     for the whole release (parallel composition). The noise variance `2b² = 8B²/(k²ε²)` falls as `1/k²`.
     """
-    eps = _check_positive("eps", eps)
-    response_bound = _check_positive("response_bound", response_bound)
+    eps = check_number("eps", eps, low=0, low_open=True)
+    response_bound = check_number("response_bound", response_bound, low=0, low_open=True)
     return 2.0 * response_bound / (bag_size * eps)
 
 
@@ -158,8 +151,8 @@ def privatize_bag_responses(
     Returns:
         The noisy bag means, of the type (and, for a tensor, the dtype and device) of `y_bar`.
     """
-    eps = _check_positive("eps", eps)
-    bound = _check_positive("response_bound", response_bound)
+    eps = check_number("eps", eps, low=0, low_open=True)
+    bound = check_number("response_bound", response_bound, low=0, low_open=True)
     is_tensor = isinstance(y_bar, torch.Tensor)
     values = y_bar.detach().cpu().to(torch.float64).numpy() if is_tensor else np.asarray(y_bar, dtype=np.float64)
     if values.ndim != 1:
@@ -271,7 +264,7 @@ def _release(
         return aggregate_responses(responses, bag_ids)
     if response_bound is None:
         raise ValueError("privacy_eps needs response_bound (the bound B on individual responses)")
-    bound = _check_positive("response_bound", response_bound)
+    bound = check_number("response_bound", response_bound, low=0, low_open=True)
     clipped = responses.clamp(-bound, bound)
     _, inverse, sizes = torch.unique(bag_ids, return_inverse=True, return_counts=True)
     means = torch.zeros(len(sizes), dtype=clipped.dtype).index_add(0, inverse, clipped) / sizes
@@ -325,11 +318,11 @@ class BagCollator:
         if curate_by is not None and not callable(curate_by):
             raise TypeError(f"curate_by must be callable, got {type(curate_by).__name__}")
         if privacy_eps is not None:
-            _check_positive("privacy_eps", privacy_eps)
+            check_number("privacy_eps", privacy_eps, low=0, low_open=True)
             if response_bound is None:
                 raise ValueError("privacy_eps needs response_bound (the bound B on individual responses)")
         if response_bound is not None:
-            _check_positive("response_bound", response_bound)
+            check_number("response_bound", response_bound, low=0, low_open=True)
         self.input_key, self.label_key = input_key, label_key
         self.curate_by, self.privacy_eps, self.response_bound = curate_by, privacy_eps, response_bound
         self.keep_labels = bool(keep_labels)

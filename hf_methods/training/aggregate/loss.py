@@ -30,8 +30,9 @@ import math
 import torch
 from torch import nn
 
+from hf_methods.common.checks import check_reduction
+
 MODES = ("bag", "instance", "interpolate")
-_REDUCTIONS = ("mean", "sum", "none")
 
 
 # ----------------------------------------------------------------------------------------------------------- checks
@@ -49,12 +50,6 @@ def _check_mode(mode) -> str:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     return mode
-
-
-def _check_reduction(reduction) -> str:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    return reduction
 
 
 def check_bag_inputs(
@@ -184,7 +179,7 @@ def aggregate_response_loss(
     """
     mode = _check_mode(mode)
     rho = 0.0 if mode == "bag" else 1.0 if mode == "instance" else _check_rho(rho)
-    _check_reduction(reduction)
+    check_reduction(reduction)
     predictions = check_bag_inputs(predictions, bag_ids, bag_targets)
     mean_prediction = bag_means(predictions, bag_ids)
     loss = (bag_targets.to(predictions.dtype) - mean_prediction) ** 2
@@ -229,7 +224,7 @@ class AggregateResponseLoss(nn.Module):
         super().__init__()
         self.mode = _check_mode(mode)
         self.rho = _check_rho(rho)
-        self.reduction = _check_reduction(reduction)
+        self.reduction = check_reduction(reduction)
 
     @property
     def effective_rho(self) -> float:

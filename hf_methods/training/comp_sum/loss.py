@@ -23,7 +23,6 @@ released; everything here follows the paper's definitions.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -31,8 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hf_methods.common.adversarial import PGDConfig, logits_of, pgd_attack
-
-_REDUCTIONS = ("mean", "sum", "none")
+from hf_methods.common.checks import check_logits_labels, check_number, check_reduction, reduce_loss
 
 #: Below this |1 − τ| the general formula is replaced by its expansion around τ = 1 (see `_comp_sum_from_log_one_plus_u`).
 TAU_ONE_TOLERANCE = 1e-6
@@ -41,61 +39,15 @@ TAU_ONE_TOLERANCE = 1e-6
 # ----------------------------------------------------------------------------------------------------------- checks
 
 
-def _check_logits_labels(logits: torch.Tensor, labels: torch.Tensor) -> int:
-    """Validates `(logits, labels)` of an n-class problem and returns n."""
-    if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"logits must be a torch.Tensor, got {type(logits).__name__}")
-    if not isinstance(labels, torch.Tensor):
-        raise TypeError(f"labels must be a torch.Tensor, got {type(labels).__name__}")
-    if logits.dim() != 2:
-        raise ValueError(f"logits must be 2-D (batch, num_classes), got shape {tuple(logits.shape)}")
-    if not logits.is_floating_point():
-        raise TypeError(f"logits must be a floating-point tensor, got dtype {logits.dtype}")
-    if labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
-        raise TypeError(f"labels must be an integer tensor of class indices, got dtype {labels.dtype}")
-    if labels.shape != logits.shape[:1]:
-        raise ValueError(f"labels must have shape ({logits.shape[0]},) to match logits, got {tuple(labels.shape)}")
-    num_classes = logits.shape[1]
-    if num_classes < 2:
-        raise ValueError(f"logits must have at least 2 classes, got {num_classes}")
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ValueError(
-            f"labels must lie in [0, {num_classes}), got range [{int(labels.min())}, {int(labels.max())}]"
-        )
-    return num_classes
-
-
-def _check_non_negative(name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not (value >= 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return float(value)
-
-
 def check_tau(tau: float) -> float:
     """`τ` must be a finite number `≥ 0` (the range over which the paper defines the comp-sum family)."""
-    return _check_non_negative("tau", tau)
-
-
-def _check_reduction(reduction: str) -> str:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    return reduction
+    return check_number("tau", tau, low=0)
 
 
 def _check_attack(attack: PGDConfig) -> PGDConfig:
     if not isinstance(attack, PGDConfig):
         raise TypeError(f"attack must be a PGDConfig (e.g. PGDConfig(eps=0.1, steps=10)), got {type(attack).__name__}")
     return attack
-
-
-def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    return loss
 
 
 # ----------------------------------------------------------------------------------------------------------- comp-sum
@@ -152,10 +104,10 @@ def comp_sum_loss(
     >>> loss = comp_sum_loss(logits, labels, tau=1.5)  # generalised cross-entropy with q = 0.5
     ```
     """
-    _check_logits_labels(logits, labels)
+    check_logits_labels(logits, labels)
     tau = check_tau(tau)
-    _check_reduction(reduction)
-    return _reduce(_comp_sum_from_log_one_plus_u(log_one_plus_u(logits, labels), tau), reduction)
+    check_reduction(reduction)
+    return reduce_loss(_comp_sum_from_log_one_plus_u(log_one_plus_u(logits, labels), tau), reduction)
 
 
 class CompSumLoss(nn.Module):
@@ -182,7 +134,7 @@ class CompSumLoss(nn.Module):
     def __init__(self, tau: float = 1.0, reduction: str = "mean"):
         super().__init__()
         self.tau = check_tau(tau)
-        self.reduction = _check_reduction(reduction)
+        self.reduction = check_reduction(reduction)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return comp_sum_loss(logits, labels, self.tau, self.reduction)
@@ -211,7 +163,7 @@ def score_difference_distance(
     Returns:
         `torch.Tensor` of shape `(batch,)`.
     """
-    _check_logits_labels(adv_logits, labels)
+    check_logits_labels(adv_logits, labels)
     if clean_logits.shape != adv_logits.shape:
         raise ValueError(
             f"clean_logits must have the shape of adv_logits {tuple(adv_logits.shape)}, got {tuple(clean_logits.shape)}"
@@ -272,7 +224,7 @@ def smooth_adv_comp_sum_terms(
     attack_forward = _as_model(attack_model) if attack_model is not None else forward
     with torch.no_grad():
         clean_fixed = attack_forward(x).detach()
-    _check_logits_labels(clean_fixed, labels)
+    check_logits_labels(clean_fixed, labels)
 
     def attack_objective(adv_logits: torch.Tensor, clean_logits: torch.Tensor) -> torch.Tensor:
         return score_difference_distance(adv_logits, clean_logits, labels)
@@ -324,9 +276,9 @@ def smooth_adv_comp_sum_loss(
     >>> loss.backward()
     ```
     """
-    nu = _check_non_negative("nu", nu)
+    nu = check_number("nu", nu, low=0)
     tau = check_tau(tau)
-    _check_reduction(reduction)
+    check_reduction(reduction)
     attack = PGDConfig(eps=0.1, steps=10) if attack is None else _check_attack(attack)
     if nu == 0:
         _check_inputs(x, labels)
@@ -334,7 +286,7 @@ def smooth_adv_comp_sum_loss(
     comp, distance, _, _ = smooth_adv_comp_sum_terms(
         model, x, labels, attack, tau=tau, attack_model=attack_model, generator=generator
     )
-    return _reduce(comp + nu * distance, reduction)
+    return reduce_loss(comp + nu * distance, reduction)
 
 
 # ----------------------------------------------------------------------------------------------------------- TRADES
@@ -369,19 +321,19 @@ def trades_loss(
         model, x, labels, attack, reduction, attack_model, generator: as in :func:`smooth_adv_comp_sum_loss`.
         beta (`float`, defaults to 6.0): the weight `β ≥ 0` of the KL term (TRADES' `1/λ`; 6 in its experiments).
     """
-    beta = _check_non_negative("beta", beta)
-    _check_reduction(reduction)
+    beta = check_number("beta", beta, low=0)
+    check_reduction(reduction)
     attack = PGDConfig(eps=0.1, steps=10) if attack is None else _check_attack(attack)
     _check_inputs(x, labels)
     forward = _as_model(model)
     attack_forward = _as_model(attack_model) if attack_model is not None else forward
     with torch.no_grad():
         clean_fixed = attack_forward(x).detach()
-    _check_logits_labels(clean_fixed, labels)
+    check_logits_labels(clean_fixed, labels)
     x_adv = pgd_attack(attack_forward, x, clean_fixed, attack, loss_fn=trades_kl, generator=generator)
     clean_logits = forward(x)
     natural = F.cross_entropy(clean_logits, labels.long(), reduction="none")
-    return _reduce(natural + beta * trades_kl(forward(x_adv), clean_logits), reduction)
+    return reduce_loss(natural + beta * trades_kl(forward(x_adv), clean_logits), reduction)
 
 
 __all__ = [

@@ -9,8 +9,9 @@ from torch import nn
 from transformers import Trainer
 
 from hf_methods.common.adversarial import PGDConfig, logits_of
+from hf_methods.common.checks import check_number
 
-from .loss import _check_non_negative, check_tau, comp_sum_loss, smooth_adv_comp_sum_terms
+from .loss import check_tau, comp_sum_loss, smooth_adv_comp_sum_terms
 
 
 class AdvCompSumTrainer(Trainer):
@@ -65,7 +66,7 @@ class AdvCompSumTrainer(Trainer):
         **kwargs,
     ):
         tau = check_tau(tau)
-        nu = _check_non_negative("nu", nu)
+        nu = check_number("nu", nu, low=0)
         if attack is None:
             attack = PGDConfig(eps=0.1, steps=10)
         if not isinstance(attack, PGDConfig):

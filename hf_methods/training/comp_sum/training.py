@@ -143,28 +143,6 @@ def digits_tensors(seed: int, test_size: float = 0.2) -> DigitsData:
     return DigitsData(*train.tensors(), *test.tensors())
 
 
-class DigitsDataset(torch.utils.data.Dataset):
-    """Digits as `{"pixel_values", "labels"}` items (batched fetch: `__getitems__` returns a collated batch)."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor):
-        self.x, self.y = x, y
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"pixel_values": self.x[i], "labels": self.y[i]}
-
-    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        idx = torch.as_tensor(indices, dtype=torch.long)
-        return {"pixel_values": self.x[idx], "labels": self.y[idx]}
-
-
-def collate_batch(batch):
-    """`DigitsDataset.__getitems__` already returns a collated batch."""
-    return batch
-
-
 def digits_mlp(hidden_size: int = 256):
     """The ReLU MLP 64-h-h-10 (`MLPForImageClassification`) of the recipe and the claim."""
     from hf_methods.common.mlp import MLPConfig, MLPForImageClassification
@@ -253,9 +231,7 @@ __all__ = [
     "OBJECTIVES",
     "CompSumArguments",
     "DigitsData",
-    "DigitsDataset",
     "accuracy",
-    "collate_batch",
     "digits_mlp",
     "digits_tensors",
     "make_optimizer",

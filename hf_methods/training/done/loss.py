@@ -29,8 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-_REDUCTIONS = ("mean", "sum", "none")
-
+from hf_methods.common.checks import check_logits_labels, check_reduction
 
 # ----------------------------------------------------------------------------------------------------------- checks
 
@@ -63,33 +62,6 @@ def _check_losses(per_sample_losses, name: str = "per_sample_losses") -> torch.T
     if not torch.isfinite(per_sample_losses).all():
         raise ValueError(f"{name} must be finite, got NaN or inf")
     return per_sample_losses
-
-
-def _check_reduction(reduction: str) -> str:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    return reduction
-
-
-def _check_logits_labels(logits, labels) -> None:
-    if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"logits must be a torch.Tensor, got {type(logits).__name__}")
-    if not isinstance(labels, torch.Tensor):
-        raise TypeError(f"labels must be a torch.Tensor, got {type(labels).__name__}")
-    if logits.dim() != 2:
-        raise ValueError(f"logits must be 2-D (batch, num_classes), got shape {tuple(logits.shape)}")
-    if not logits.is_floating_point():
-        raise TypeError(f"logits must be a floating-point tensor, got dtype {logits.dtype}")
-    if logits.shape[1] < 2:
-        raise ValueError(f"logits must have at least 2 classes, got {logits.shape[1]}")
-    if labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
-        raise TypeError(f"labels must be an integer tensor of class indices, got dtype {labels.dtype}")
-    if labels.shape != logits.shape[:1]:
-        raise ValueError(f"labels must have shape ({logits.shape[0]},) to match logits, got {tuple(labels.shape)}")
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= logits.shape[1]):
-        raise ValueError(
-            f"labels must lie in [0, {logits.shape[1]}), got range [{int(labels.min())}, {int(labels.max())}]"
-        )
 
 
 # ----------------------------------------------------------------------------------------------------------- closed form
@@ -258,7 +230,7 @@ class DONEWeightedLoss(nn.Module):
     def __init__(self, r: float = 2.0, beta: float = 0.9, reduction: str = "mean"):
         super().__init__()
         self.normalizer = KLDRONormalizer(r=r, beta=beta)
-        self.reduction = _check_reduction(reduction)
+        self.reduction = check_reduction(reduction)
         self.last_weights: torch.Tensor | None = None  # the weights of the latest call (detached), for logging
 
     @property
@@ -281,7 +253,7 @@ class DONEWeightedLoss(nn.Module):
         return weighted
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor, gather=None) -> torch.Tensor:
-        _check_logits_labels(logits, labels)
+        check_logits_labels(logits, labels)
         return self.reweight(F.cross_entropy(logits, labels.long(), reduction="none"), gather)
 
     def extra_repr(self) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +9,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import Trainer
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from hf_methods.common.adversarial import (
     ClasswiseAccuracy,
@@ -19,10 +17,10 @@ from hf_methods.common.adversarial import (
     logits_of,
     pgd_attack,
 )
+from hf_methods.common.checkpointing import ExtraStateCheckpointMixin
 
 from .loss import DONEWeightedLoss
 
-NORMALIZER_STATE_NAME = "done_normalizer_state.pt"
 OBJECTIVES = ("ce", "trades")
 
 
@@ -84,7 +82,7 @@ def adversarial_per_sample_losses(
     return natural + trades_beta * _trades_kl_per_sample(adv_logits, clean_logits), adv_logits
 
 
-class DONETrainer(Trainer):
+class DONETrainer(ExtraStateCheckpointMixin, Trainer):
     r"""`transformers.Trainer` for DONE: PGD adversarial training with KL-DRO instance weights.
 
     Each training step (Sow et al., ICLR 2024, the PGD / Danskin variant of the CID algorithm):
@@ -122,6 +120,9 @@ class DONETrainer(Trainer):
     """
 
     loss_is_scaled_for_ga = False  # the losses are per-batch means
+    # the running normaliser travels with the checkpoints
+    extra_state_file = "done_normalizer_state.pt"
+    extra_state_description = "DONE's running normaliser"
 
     def __init__(
         self,
@@ -231,23 +232,8 @@ class DONETrainer(Trainer):
             batch_size=batch_size,
         )
 
-    # The running normaliser travels with the Trainer's checkpoints.
-    def _save_checkpoint(self, model, trial) -> None:
-        super()._save_checkpoint(model, trial)
-        if self.args.should_save:
-            folder = os.path.join(
-                self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-            )
-            torch.save(self.weighted_loss.state_dict(), os.path.join(folder, NORMALIZER_STATE_NAME))
-
-    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
-        super()._load_from_checkpoint(resume_from_checkpoint, model)
-        path = os.path.join(resume_from_checkpoint, NORMALIZER_STATE_NAME)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f"{resume_from_checkpoint} has no {NORMALIZER_STATE_NAME}: cannot restore DONE's running normaliser"
-            )
-        self.weighted_loss.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    def extra_state_module(self) -> nn.Module:
+        return self.weighted_loss
 
 
 __all__ = ["DONETrainer", "adversarial_per_sample_losses"]

@@ -1,7 +1,7 @@
 """Training pieces shared by `recipes/done.py`, the claim check and the tests: adversarial training of an MLP on digits.
 
 - [`DONEArguments`]: the arguments of `recipes/done.py` (every knob a flag, validated);
-- [`digits_tensors`], [`DigitsBatches`]: scikit-learn digits as tensors / as a map-style data set;
+- [`digits_tensors`]: scikit-learn digits as tensors (wrap them in `common.batches.TensorDictDataset` for a loader);
 - [`digits_mlp`], [`make_optimizer`], [`make_scheduler`]: the ReLU MLP, SGD and its step decay;
 - [`robust_training_loss`]: one step's loss, AT (`r=None`: the plain mean) or DONE (KL-DRO weighted);
 - [`evaluate_robustness`] and [`train_robust_digits`] (the plain-torch loop of the claim check).
@@ -92,19 +92,6 @@ def digits_tensors(seed: int, test_size: float = 0.2) -> tuple[torch.Tensor, tor
 
     train, test = load_digits(test_size=test_size, seed=seed)
     return (*train.tensors(), *test.tensors())
-
-
-class DigitsBatches(torch.utils.data.Dataset):
-    """Digits as `{"pixel_values", "labels"}` items (for a `DataLoader` or a `transformers.Trainer`)."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor):
-        self.x, self.y = x, y
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"pixel_values": self.x[i], "labels": self.y[i]}
 
 
 # ----------------------------------------------------------------------------------------------------------- model
@@ -258,7 +245,6 @@ def train_robust_digits(
 
 __all__ = [
     "DONEArguments",
-    "DigitsBatches",
     "digits_mlp",
     "digits_tensors",
     "evaluate_robustness",

@@ -25,64 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-_REDUCTIONS = ("mean", "sum", "none")
-
+from hf_methods.common.checks import check_logits_labels, check_number, check_reduction, reduce_loss
 
 # ----------------------------------------------------------------------------------------------------------- checks
-
-
-def _check_logits_labels(logits: torch.Tensor, labels: torch.Tensor) -> int:
-    """Validates `(logits, labels)` of a K-class problem and returns K."""
-    if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"logits must be a torch.Tensor, got {type(logits).__name__}")
-    if not isinstance(labels, torch.Tensor):
-        raise TypeError(f"labels must be a torch.Tensor, got {type(labels).__name__}")
-    if logits.dim() != 2:
-        raise ValueError(f"logits must be 2-D (batch, num_classes), got shape {tuple(logits.shape)}")
-    if not logits.is_floating_point():
-        raise TypeError(f"logits must be a floating-point tensor, got dtype {logits.dtype}")
-    if labels.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8):
-        raise TypeError(f"labels must be an integer tensor of class indices, got dtype {labels.dtype}")
-    if labels.shape != logits.shape[:1]:
-        raise ValueError(f"labels must have shape ({logits.shape[0]},) to match logits, got {tuple(labels.shape)}")
-    num_classes = logits.shape[1]
-    if num_classes < 2:
-        raise ValueError(f"logits must have at least 2 classes, got {num_classes}")
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ValueError(
-            f"labels must lie in [0, {num_classes}), got range [{int(labels.min())}, {int(labels.max())}]"
-        )
-    return num_classes
-
-
-def _check_positive(name: str, value: float) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a positive finite number, got {value}")
-    return float(value)
-
-
-def _check_margin(margin: float) -> float:
-    if not isinstance(margin, (int, float)) or isinstance(margin, bool):
-        raise TypeError(f"margin must be a number, got {type(margin).__name__}")
-    if not (margin >= 0 and math.isfinite(margin)):
-        raise ValueError(f"margin must be a finite number >= 0, got {margin}")
-    return float(margin)
-
-
-def _check_reduction(reduction: str) -> str:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    return reduction
-
-
-def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    return loss
 
 
 # ----------------------------------------------------------------------------------------------------------- pieces
@@ -148,13 +93,13 @@ def ldr_kl_loss(
             logits first. `False` uses raw logits (then `c = 0, λ = 1` gives cross-entropy − log K).
         reduction (`str`, defaults to `"mean"`): `"mean"`, `"sum"` or `"none"` (per-example losses).
     """
-    _check_logits_labels(logits, labels)
-    lambda_ = _check_positive("lambda_", lambda_)
-    margin = _check_margin(margin)
-    _check_reduction(reduction)
+    check_logits_labels(logits, labels)
+    lambda_ = check_number("lambda_", lambda_, low=0, low_open=True)
+    margin = check_number("margin", margin, low=0)
+    check_reduction(reduction)
     scores = softplus_mean_normalize(logits) if normalize else logits
     loss = _log_mean_exp(margin_shifted_scores(scores, labels, margin), lambda_)
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction)
 
 
 class LDRKLLoss(nn.Module):
@@ -183,10 +128,10 @@ class LDRKLLoss(nn.Module):
 
     def __init__(self, lambda_: float = 10.0, margin: float = 0.1, normalize: bool = True, reduction: str = "mean"):
         super().__init__()
-        self.lambda_ = _check_positive("lambda_", lambda_)
-        self.margin = _check_margin(margin)
+        self.lambda_ = check_number("lambda_", lambda_, low=0, low_open=True)
+        self.margin = check_number("margin", margin, low=0)
         self.normalize = bool(normalize)
-        self.reduction = _check_reduction(reduction)
+        self.reduction = check_reduction(reduction)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return ldr_kl_loss(logits, labels, self.lambda_, self.margin, self.normalize, self.reduction)
@@ -268,7 +213,7 @@ class ALDRKLLoss(nn.Module):
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")
         self.num_samples = num_samples
-        self.lambda0 = _check_positive("lambda0", lambda0)
+        self.lambda0 = check_number("lambda0", lambda0, low=0, low_open=True)
         if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
             raise TypeError(f"alpha must be a number, got {type(alpha).__name__}")
         if not (alpha > 1 and math.isfinite(alpha)):
@@ -277,13 +222,13 @@ class ALDRKLLoss(nn.Module):
                 f"got {alpha}"
             )
         self.alpha = float(alpha)
-        self.margin = _check_margin(margin)
+        self.margin = check_number("margin", margin, low=0)
         self.normalize = bool(normalize)
         self.softplus = bool(softplus)
         if not (0 <= smoothing < 1):
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
         self.smoothing = float(smoothing)
-        self.reduction = _check_reduction(reduction)
+        self.reduction = check_reduction(reduction)
         self.register_buffer("lambdas", torch.full((num_samples,), self.lambda0, dtype=torch.float32))
 
     @property
@@ -331,7 +276,7 @@ class ALDRKLLoss(nn.Module):
     def forward(
         self, logits: torch.Tensor, labels: torch.Tensor, sample_idx: torch.Tensor | None = None
     ) -> torch.Tensor:
-        num_classes = _check_logits_labels(logits, labels)
+        num_classes = check_logits_labels(logits, labels)
         idx = self._check_index(sample_idx, logits.shape[0])
         scores = self.normalize_scores(logits)
         lambdas = self.updated_lambdas(scores.detach(), self.lambdas[idx])
@@ -341,16 +286,16 @@ class ALDRKLLoss(nn.Module):
         shifted = margin_shifted_scores(scores, labels, self.margin)
         penalty = self.alpha * math.log(num_classes) / (2.0 * self.lambda0) * (lambdas - self.lambda0) ** 2
         loss = _log_mean_exp(shifted, lambdas) - penalty
-        return _reduce(loss, self.reduction)
+        return reduce_loss(loss, self.reduction)
 
     def reference_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The loss with every `λ_i = λ0` (then the penalty vanishes); needs no index and leaves the buffer alone.
 
         Useful for evaluation examples, which have no entry in the buffer.
         """
-        _check_logits_labels(logits, labels)
+        check_logits_labels(logits, labels)
         shifted = margin_shifted_scores(self.normalize_scores(logits), labels, self.margin)
-        return _reduce(_log_mean_exp(shifted, self.lambda0), self.reduction)
+        return reduce_loss(_log_mean_exp(shifted, self.lambda0), self.reduction)
 
     @torch.no_grad()
     def sync(self, sample_idx: torch.Tensor, gather) -> None:
@@ -379,10 +324,10 @@ class CrossEntropyLoss(nn.Module):
 
     def __init__(self, reduction: str = "mean"):
         super().__init__()
-        self.reduction = _check_reduction(reduction)
+        self.reduction = check_reduction(reduction)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        _check_logits_labels(logits, labels)
+        check_logits_labels(logits, labels)
         return F.cross_entropy(logits, labels.long(), reduction=self.reduction)
 
 

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import torch
 from torch import nn
 from transformers import Trainer
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+from hf_methods.common.checkpointing import ExtraStateCheckpointMixin
 
 from .loss import ALDRKLLoss, needs_index
 
-LOSS_STATE_NAME = "ldr_loss_state.pt"
 
-
-class LDRTrainer(Trainer):
+class LDRTrainer(ExtraStateCheckpointMixin, Trainer):
     """`transformers.Trainer` whose loss is `loss(logits, labels)` (or `loss(logits, labels, sample_idx)` for ALDR-KL).
 
     The model is called without `labels` and must return `.logits` of shape `(batch, num_classes)`; its own loss is
@@ -41,6 +39,9 @@ class LDRTrainer(Trainer):
     """
 
     index_column = "sample_idx"
+    # the loss state (ALDR's λ buffer) travels with the checkpoints
+    extra_state_file = "ldr_loss_state.pt"
+    extra_state_description = "ALDR's λ buffer"
     loss_is_scaled_for_ga = False  # the losses are per-batch means
 
     def __init__(self, *args, loss: nn.Module, **kwargs):
@@ -84,25 +85,11 @@ class LDRTrainer(Trainer):
                 self.loss_fn.sync(sample_idx, self.accelerator.gather)
         return (loss, outputs) if return_outputs else loss
 
-    # The loss state (ALDR's λ buffer) travels with the Trainer's checkpoints.
-    def _save_checkpoint(self, model, trial) -> None:
-        super()._save_checkpoint(model, trial)
-        state = self.loss_fn.state_dict()
-        if state and self.args.should_save:
-            folder = os.path.join(
-                self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-            )
-            torch.save(state, os.path.join(folder, LOSS_STATE_NAME))
+    def extra_state_module(self) -> nn.Module:
+        return self.loss_fn
 
-    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
-        super()._load_from_checkpoint(resume_from_checkpoint, model)
-        path = os.path.join(resume_from_checkpoint, LOSS_STATE_NAME)
-        if os.path.isfile(path):
-            self.loss_fn.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))  # tensors only
-        elif isinstance(self.loss_fn, ALDRKLLoss):
-            raise FileNotFoundError(
-                f"{resume_from_checkpoint} has no {LOSS_STATE_NAME}: cannot restore ALDR's λ buffer"
-            )
+    def extra_state_required(self) -> bool:
+        return isinstance(self.loss_fn, ALDRKLLoss)
 
 
 __all__ = ["LDRTrainer"]

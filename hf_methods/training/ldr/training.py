@@ -3,7 +3,6 @@
 - [`LDRArguments`]: the arguments of `recipes/ldr.py`; `args.build_loss(num_samples)` builds the chosen loss;
 - [`noisy_digits`]: scikit-learn's digits split into train and clean test, a fraction of the training labels
   corrupted, optionally with a validation part carved from the (noisy) training set;
-- [`IndexedDigits`]: items `{"pixel_values", "labels", "sample_idx"}` (ALDR-KL indexes its λ buffer by `sample_idx`);
 - [`digits_mlp`], [`make_optimizer`], [`make_scheduler`] (the step decay of the official experiments);
 - [`accuracy`] and [`train_on_noisy_digits`] (the plain-torch loop of the claim check).
 """
@@ -106,29 +105,6 @@ def noisy_digits(
     order = torch.randperm(len(noisy), generator=torch.Generator().manual_seed(10_000 + seed))
     val, fit = order[:n_val], order[n_val:].sort().values
     return NoisyDigits(x[fit], noisy[fit], y_clean[fit], x[val], noisy[val], x_test, y_test)
-
-
-class IndexedDigits(torch.utils.data.Dataset):
-    """Digits as `{"pixel_values", "labels", "sample_idx"}` items; `sample_idx` is the position in this set."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor):
-        self.x, self.y = x, y
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"pixel_values": self.x[i], "labels": self.y[i], "sample_idx": torch.tensor(i)}
-
-    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        """A whole batch at once (the DataLoader's batched fetch), already collated."""
-        idx = torch.as_tensor(indices, dtype=torch.long)
-        return {"pixel_values": self.x[idx], "labels": self.y[idx], "sample_idx": idx}
-
-
-def collate_batch(batch):
-    """`IndexedDigits.__getitems__` already returns a collated batch."""
-    return batch
 
 
 def digits_mlp(hidden_size: int = 256):

@@ -32,7 +32,6 @@ This module holds the embedding-level pieces; mixing inputs or intermediate feat
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,12 +39,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hf_methods.common.checks import REDUCTIONS, check_number, reduce_loss
 from hf_methods.common.metric_learning import contrastive_loss, cosine_similarity_matrix, pair_masks
 
 BASES = ("contrastive", "multisimilarity")
 LEVELS = ("input", "feature", "embedding")
 PAIRINGS = ("random", "positive_negative", "anchor_negative")
-REDUCTIONS = ("mean", "sum", "none")
 
 #: The official weights of the Metrix term: positive-negative pairs, and anchor-negative pairs per mixing level.
 POSITIVE_NEGATIVE_WEIGHT = 0.4
@@ -53,19 +52,6 @@ ANCHOR_NEGATIVE_WEIGHT = {"input": 0.4, "feature": 0.4, "embedding": 0.3}
 
 
 # ----------------------------------------------------------------------------------------------------------- checks
-
-
-def _check_number(name: str, value, *, low: float | None = None, high: float | None = None, strict: bool = False):
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if low is not None and (value <= low if strict else value < low):
-        raise ValueError(f"{name} must be {'>' if strict else '>='} {low:g}, got {value:g}")
-    if high is not None and value > high:
-        raise ValueError(f"{name} must be <= {high:g}, got {value:g}")
-    return value
 
 
 def _check_choice(name: str, value, choices: tuple[str, ...]) -> str:
@@ -90,14 +76,6 @@ def check_embeddings_labels(embeddings, labels) -> None:
         raise ValueError(
             f"labels must have shape ({embeddings.shape[0]},) to match embeddings, got {tuple(labels.shape)}"
         )
-
-
-def _reduce(per_anchor: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == "mean":
-        return per_anchor.mean()
-    if reduction == "sum":
-        return per_anchor.sum()
-    return per_anchor
 
 
 def default_anchor_negative_weight(level: str, weight: float) -> float:
@@ -131,7 +109,7 @@ def multi_similarity_loss(
     pos_sum = (torch.exp(-positive_scale * (sim - margin)) * pos).sum(1)
     neg_sum = (torch.exp(negative_scale * (sim - margin)) * neg).sum(1)
     per_anchor = torch.log1p(pos_sum) / positive_scale + torch.log1p(neg_sum) / negative_scale
-    return _reduce(per_anchor, reduction)
+    return reduce_loss(per_anchor, reduction)
 
 
 def base_loss(
@@ -362,17 +340,17 @@ def metrix_loss(
             f"level={level!r} mixes {level}s, which needs the model: use MetrixTrainer(level={level!r}) or "
             "metrix_step_loss(model, ...); metrix_loss mixes embeddings only (level='embedding')"
         )
-    alpha = _check_number("alpha", alpha, low=0.0, strict=True)
-    weight = _check_number("weight", weight, low=0.0)
+    alpha = check_number("alpha", alpha, low=0.0, low_open=True)
+    weight = check_number("weight", weight, low=0.0)
     if anchor_negative_weight is None:
         anchor_negative_weight = default_anchor_negative_weight(level, weight)
-    anchor_negative_weight = _check_number("anchor_negative_weight", anchor_negative_weight, low=0.0)
+    anchor_negative_weight = check_number("anchor_negative_weight", anchor_negative_weight, low=0.0)
     _check_choice("pairing", pairing, PAIRINGS)
     if lam is not None:
-        lam = _check_number("lam", lam, low=0.0, high=1.0)
-    _check_number("margin", margin)
-    _check_number("positive_scale", positive_scale, low=0.0, strict=True)
-    _check_number("negative_scale", negative_scale, low=0.0, strict=True)
+        lam = check_number("lam", lam, low=0.0, high=1.0)
+    check_number("margin", margin)
+    check_number("positive_scale", positive_scale, low=0.0, low_open=True)
+    check_number("negative_scale", negative_scale, low=0.0, low_open=True)
     _check_choice("reduction", reduction, REDUCTIONS)
 
     if pairing == "random":
@@ -392,7 +370,7 @@ def metrix_loss(
         negative_scale=negative_scale,
     )
     branch_weight = weight if pairing == "positive_negative" else anchor_negative_weight
-    return _reduce(branch_weight * per_anchor, reduction)
+    return reduce_loss(branch_weight * per_anchor, reduction)
 
 
 class MetrixLoss(nn.Module):
@@ -452,21 +430,21 @@ class MetrixLoss(nn.Module):
         super().__init__()
         self.base = _check_choice("base", base, BASES)
         self.level = _check_choice("level", level, LEVELS)
-        self.alpha = _check_number("alpha", alpha, low=0.0, strict=True)
-        self.weight = _check_number("weight", weight, low=0.0)
+        self.alpha = check_number("alpha", alpha, low=0.0, low_open=True)
+        self.weight = check_number("weight", weight, low=0.0)
         if anchor_negative_weight is None:
             anchor_negative_weight = default_anchor_negative_weight(level, self.weight)
-        self.anchor_negative_weight = _check_number("anchor_negative_weight", anchor_negative_weight, low=0.0)
+        self.anchor_negative_weight = check_number("anchor_negative_weight", anchor_negative_weight, low=0.0)
         self.pairing = _check_choice("pairing", pairing, PAIRINGS)
-        self.lam = None if lam is None else _check_number("lam", lam, low=0.0, high=1.0)
+        self.lam = None if lam is None else check_number("lam", lam, low=0.0, high=1.0)
         if top_k is None and level == "input":
             top_k = 1
         if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
             raise ValueError(f"top_k must be an int >= 1 or None, got {top_k!r}")
         self.top_k = top_k
-        self.margin = _check_number("margin", margin)
-        self.positive_scale = _check_number("positive_scale", positive_scale, low=0.0, strict=True)
-        self.negative_scale = _check_number("negative_scale", negative_scale, low=0.0, strict=True)
+        self.margin = check_number("margin", margin)
+        self.positive_scale = check_number("positive_scale", positive_scale, low=0.0, low_open=True)
+        self.negative_scale = check_number("negative_scale", negative_scale, low=0.0, low_open=True)
         self.reduction = _check_choice("reduction", reduction, REDUCTIONS)
         self.rng = np.random.default_rng(seed)
 
@@ -518,7 +496,7 @@ class MetrixLoss(nn.Module):
         return self.branch_weight(plan.pairing) * per_anchor
 
     def reduce(self, per_anchor: torch.Tensor) -> torch.Tensor:
-        return _reduce(per_anchor, self.reduction)
+        return reduce_loss(per_anchor, self.reduction)
 
     # ---------------------------------------------------------------------------------------------- forward
     def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

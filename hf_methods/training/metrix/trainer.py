@@ -30,6 +30,8 @@ import torch
 from torch import nn
 from transformers import Trainer
 
+from hf_methods.common.checkpointing import ExtraStateCheckpointMixin
+
 from .loss import LEVELS, MetrixLoss, MixPlan, check_embeddings_labels, mix_embeddings
 
 
@@ -143,7 +145,7 @@ def metrix_step_loss(
     return loss, logs
 
 
-class MetrixTrainer(Trainer):
+class MetrixTrainer(ExtraStateCheckpointMixin, Trainer):
     """`transformers.Trainer` that trains an embedding model with a base metric loss plus Metrix.
 
     The model is called without `labels` (its own loss is ignored) and its output is mapped to `(batch, dim)`
@@ -167,7 +169,9 @@ class MetrixTrainer(Trainer):
     ```
     """
 
-    loss_state_name = "metrix_loss_state.pt"
+    # the generator of λ and of the pairing travels with the checkpoints
+    extra_state_file = "metrix_loss_state.pt"
+    extra_state_description = "Metrix's mixing generator"
 
     def __init__(
         self,
@@ -225,26 +229,11 @@ class MetrixTrainer(Trainer):
             return loss, {"loss": loss}
         return loss
 
-    # The generator of λ and of the pairing travels with the Trainer's checkpoints.
-    def _save_checkpoint(self, model, trial) -> None:
-        super()._save_checkpoint(model, trial)
-        if self.args.should_save:
-            import os
+    def extra_state_module(self) -> nn.Module:
+        return self.loss_fn
 
-            from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
-
-            folder = os.path.join(
-                self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-            )
-            torch.save(self.loss_fn.state_dict(), os.path.join(folder, self.loss_state_name))
-
-    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
-        import os
-
-        super()._load_from_checkpoint(resume_from_checkpoint, model)
-        path = os.path.join(resume_from_checkpoint, self.loss_state_name)
-        if os.path.isfile(path):
-            self.loss_fn.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    def extra_state_required(self) -> bool:
+        return False  # an older checkpoint without it resumes with a fresh generator
 
 
 __all__ = ["MetrixTrainer", "feature_mixing_hook", "logits_as_embeddings", "metrix_step_loss"]

@@ -3,7 +3,7 @@
 - [`MetrixArguments`]: the arguments of `recipes/metrix.py`; `args.build_loss()` builds the [`MetrixLoss`];
 - [`zero_shot_digits`]: scikit-learn's 1797 digits split by class (train on the seen classes, retrieve among the
   unseen ones), with the shared `class_split`;
-- [`DigitsItems`], [`digits_embedder`] (an MLP 64-128-32 whose 32 outputs are the embedding), [`embed`];
+- [`digits_embedder`] (an MLP 64-128-32 whose 32 outputs are the embedding), [`embed`];
 - [`evaluate_zero_shot`]: Recall@K and clustering NMI on the unseen classes and the utilization of the unseen
   embeddings with respect to the training ones;
 - [`train_embedder`]: the plain-torch loop of the claim check (the same [`metrix_step_loss`] as the Trainer).
@@ -141,28 +141,6 @@ def zero_shot_digits(seen_classes=range(5)) -> ZeroShotDigits:
     return ZeroShotDigits(x[seen_idx], y[seen_idx], x[unseen_idx], y[unseen_idx], sorted(int(c) for c in seen_classes))
 
 
-class DigitsItems(torch.utils.data.Dataset):
-    """`{"pixel_values", "labels"}` items (a whole batch at once through `__getitems__`)."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor):
-        self.x, self.y = x, y
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"pixel_values": self.x[i], "labels": self.y[i]}
-
-    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        idx = torch.as_tensor(indices, dtype=torch.long)
-        return {"pixel_values": self.x[idx], "labels": self.y[idx]}
-
-
-def collate_batch(batch):
-    """`DigitsItems.__getitems__` already returns a collated batch."""
-    return batch
-
-
 # ----------------------------------------------------------------------------------------------------------- model
 
 
@@ -277,10 +255,8 @@ def train_embedder(
 __all__ = [
     "FEATURE_MODULE",
     "RECIPE_LEVELS",
-    "DigitsItems",
     "MetrixArguments",
     "ZeroShotDigits",
-    "collate_batch",
     "digits_embedder",
     "embed",
     "evaluate_zero_shot",

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from hf_methods.common.checks import check_number
+
 
 def _check_count(name: str, value, minimum: int = 0) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
@@ -20,14 +22,6 @@ def _check_count(name: str, value, minimum: int = 0) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
-
-
-def _check_positive(name: str, value) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return float(value)
 
 
 def random_unit_vector(dim: int, *, generator: torch.Generator, dtype=torch.float64) -> torch.Tensor:
@@ -57,7 +51,7 @@ def two_gaussian_mixture(
             of size `k`.
     """
     _check_count("num_samples", num_samples)
-    sigma = _check_positive("sigma", sigma)
+    sigma = check_number("sigma", sigma, low=0, low_open=True)
     if not isinstance(mean, torch.Tensor) or mean.dim() != 1:
         raise ValueError(f"mean must be a 1-D tensor (d,), got {getattr(mean, 'shape', mean)!r}")
     if balanced:
@@ -135,8 +129,8 @@ def make_two_gaussian_task(
     _check_count("num_unlabeled", num_unlabeled)
     _check_count("num_validation", num_validation)
     _check_count("num_test", num_test)
-    mean_norm = _check_positive("mean_norm", mean_norm)
-    sigma = _check_positive("sigma", sigma)
+    mean_norm = check_number("mean_norm", mean_norm, low=0, low_open=True)
+    sigma = check_number("sigma", sigma, low=0, low_open=True)
     if not isinstance(shift, (int, float)) or isinstance(shift, bool) or not (shift >= 0 and math.isfinite(shift)):
         raise ValueError(f"shift must be a finite number >= 0, got {shift!r}")
 

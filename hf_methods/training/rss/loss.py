@@ -34,8 +34,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hf_methods.common.adversarial import logits_of, penalized_inner_max
+from hf_methods.common.checks import check_number, check_reduction, reduce_loss
 
-_REDUCTIONS = ("mean", "sum", "none")
 ROBUST_LOSSES = ("wrm", "ramp")
 COSTS = ("l2", "squared_l2")
 
@@ -49,30 +49,6 @@ def _check_float_tensor(name: str, value) -> torch.Tensor:
     if not value.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
     return value
-
-
-def _check_gamma(name: str, value, *, allow_zero: bool = True) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    ok = value >= 0 if allow_zero else value > 0
-    if not (ok and math.isfinite(value)):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value}")
-    return float(value)
-
-
-def _check_reduction(reduction: str) -> str:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    return reduction
-
-
-def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    return loss
 
 
 def _check_signed_labels(labels, scores: torch.Tensor) -> torch.Tensor:
@@ -141,10 +117,10 @@ def linear_robust_ramp_loss(
     _check_float_tensor("scores", scores)
     if scores.dim() != 1:
         raise ValueError(f"scores must be 1-D (batch,), got shape {tuple(scores.shape)}")
-    gamma = _check_gamma("gamma", gamma)
-    _check_reduction(reduction)
+    gamma = check_number("gamma", gamma, low=0)
+    check_reduction(reduction)
     margins = scores.abs() if labels is None else _check_signed_labels(labels, scores) * scores
-    return _reduce(torch.clamp(1.0 - gamma * margins, min=0.0, max=1.0), reduction)
+    return reduce_loss(torch.clamp(1.0 - gamma * margins, min=0.0, max=1.0), reduction)
 
 
 def linear_robust_zero_one_loss(
@@ -169,7 +145,7 @@ def linear_robust_zero_one_loss(
         cost (`str`, defaults to `"squared_l2"`): `"l2"` or `"squared_l2"`.
     """
     _check_float_tensor("margins", margins)
-    gamma = _check_gamma("gamma", gamma)
+    gamma = check_number("gamma", gamma, low=0)
     if cost not in COSTS:
         raise ValueError(f"cost must be one of {COSTS}, got {cost!r}")
     norm = torch.as_tensor(weight_norm, dtype=margins.dtype, device=margins.device)
@@ -203,8 +179,8 @@ class RobustRampLoss(nn.Module):
 
     def __init__(self, gamma: float = 1.0, reduction: str = "mean"):
         super().__init__()
-        self.gamma = _check_gamma("gamma", gamma)
-        self.reduction = _check_reduction(reduction)
+        self.gamma = check_number("gamma", gamma, low=0)
+        self.reduction = check_reduction(reduction)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         scores = binary_scores(logits)
@@ -302,9 +278,9 @@ def robust_self_training_loss(
     _check_options(robust_loss, inner_steps, inner_step_size)
     _check_float_tensor("inputs", inputs)
     positive = robust_loss == "wrm"
-    gamma = _check_gamma("gamma", gamma, allow_zero=not positive)
-    gamma_unlabeled = _check_gamma("gamma_unlabeled", gamma_unlabeled, allow_zero=not positive)
-    lam = _check_gamma("lam", lam)
+    gamma = check_number("gamma", gamma, low=0, low_open=positive)
+    gamma_unlabeled = check_number("gamma_unlabeled", gamma_unlabeled, low=0, low_open=positive)
+    lam = check_number("lam", lam, low=0)
     if unlabeled_inputs is not None:
         _check_float_tensor("unlabeled_inputs", unlabeled_inputs)
         if unlabeled_inputs.shape[1:] != inputs.shape[1:]:

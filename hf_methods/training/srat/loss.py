@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-_REDUCTIONS = ("mean", "sum", "none")
+from hf_methods.common.checks import check_number, check_reduction, reduce_loss
+
 WEIGHTINGS = ("effective_num", "inverse", "none")
 
 
@@ -64,29 +65,6 @@ def _check_features(features: torch.Tensor) -> None:
         raise ValueError(f"features must be 2-D (batch, feature_dim), got shape {tuple(features.shape)}")
     if not features.is_floating_point():
         raise TypeError(f"features must be a floating-point tensor, got dtype {features.dtype}")
-
-
-def _check_number(name: str, value, *, positive: bool) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    ok = value > 0 if positive else value >= 0
-    if not (ok and math.isfinite(value)):
-        raise ValueError(f"{name} must be a finite number {'> 0' if positive else '>= 0'}, got {value}")
-    return float(value)
-
-
-def _check_reduction(reduction: str) -> str:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    return reduction
-
-
-def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    return loss
 
 
 def _is_array_like(value) -> bool:
@@ -276,8 +254,8 @@ def reweighted_classification_loss(
     """
     num_classes = _check_logits(logits)
     _check_labels(labels, logits.shape[0], num_classes)
-    focal_gamma = _check_number("focal_gamma", focal_gamma, positive=False)
-    _check_reduction(reduction)
+    focal_gamma = check_number("focal_gamma", focal_gamma, low=0)
+    check_reduction(reduction)
     log_p = F.log_softmax(logits, dim=1).gather(1, labels.long().unsqueeze(1)).squeeze(1)
     loss = -log_p
     if focal_gamma > 0:
@@ -285,7 +263,7 @@ def reweighted_classification_loss(
     if class_weights is not None:
         weights = _as_weight_tensor(class_weights, num_classes).to(device=logits.device, dtype=logits.dtype)
         loss = weights[labels.long()] * loss
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction)
 
 
 def feature_separation_loss(
@@ -313,8 +291,8 @@ def feature_separation_loss(
     """
     _check_features(features)
     _check_labels(labels, features.shape[0])
-    temperature = _check_number("temperature", temperature, positive=True)
-    _check_reduction(reduction)
+    temperature = check_number("temperature", temperature, low=0, low_open=True)
+    check_reduction(reduction)
     batch = features.shape[0]
     z = F.normalize(features, dim=1) if normalize else features
     similarity = z @ z.T / temperature
@@ -325,7 +303,7 @@ def feature_separation_loss(
     positives = (labels.unsqueeze(0) == labels.unsqueeze(1)) & ~self_mask
     num_positives = positives.sum(dim=1)
     loss = -log_prob.masked_fill(~positives, 0.0).sum(dim=1) / num_positives.clamp_min(1)
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction)
 
 
 # ----------------------------------------------------------------------------------------------------------- module
@@ -375,11 +353,11 @@ class SeparableReweightedATLoss(nn.Module):
     ):
         super().__init__()
         self.class_weights = None if class_weights is None else _as_weight_tensor(class_weights)
-        self.separation_weight = _check_number("separation_weight", separation_weight, positive=False)
-        self.temperature = _check_number("temperature", temperature, positive=True)
-        self.focal_gamma = _check_number("focal_gamma", focal_gamma, positive=False)
+        self.separation_weight = check_number("separation_weight", separation_weight, low=0)
+        self.temperature = check_number("temperature", temperature, low=0, low_open=True)
+        self.focal_gamma = check_number("focal_gamma", focal_gamma, low=0)
         self.normalize_features = bool(normalize_features)
-        self.reduction = _check_reduction(reduction)
+        self.reduction = check_reduction(reduction)
 
     def terms(
         self, logits: torch.Tensor, features: torch.Tensor, labels: torch.Tensor, class_weights=None
@@ -406,7 +384,7 @@ class SeparableReweightedATLoss(nn.Module):
         self, logits: torch.Tensor, features: torch.Tensor, labels: torch.Tensor, class_weights=None
     ) -> torch.Tensor:
         classification, separation = self.terms(logits, features, labels, class_weights)
-        return _reduce(classification + self.separation_weight * separation, self.reduction)
+        return reduce_loss(classification + self.separation_weight * separation, self.reduction)
 
     def extra_repr(self) -> str:
         return (

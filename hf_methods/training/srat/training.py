@@ -144,28 +144,6 @@ def imbalanced_digits(
     return ImbalancedDigits(x[keep], y[keep], x_test, y_test, counts, tuple(sorted(int(c) for c in minority_classes)))
 
 
-class DigitsDataset(torch.utils.data.Dataset):
-    """`{"pixel_values", "labels"}` items over tensors, with a batched `__getitems__` (collated already)."""
-
-    def __init__(self, x: torch.Tensor, y: torch.Tensor):
-        self.x, self.y = x, y
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {"pixel_values": self.x[i], "labels": self.y[i]}
-
-    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
-        idx = torch.as_tensor(indices, dtype=torch.long)
-        return {"pixel_values": self.x[idx], "labels": self.y[idx]}
-
-
-def collate_batch(batch):
-    """`DigitsDataset.__getitems__` already returns a collated batch."""
-    return batch
-
-
 def digits_mlp(hidden_size: int = 256, hidden_act: str = "relu"):
     """The MLP 64-h-h-10 (`MLPForImageClassification`) of the recipe and the claim."""
     from hf_methods.common.mlp import MLPConfig, MLPForImageClassification
