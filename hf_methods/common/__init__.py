@@ -7,6 +7,7 @@
 - `instruct`: the arithmetic word-problem instruction task;
 - `mlp`: a plain MLP as a transformers model (`hfm-mlp`);
 - `checks`: argument checks (logits/labels, bounded numbers) and the `"mean" | "sum" | "none"` loss reductions;
+- `evaluation`: batched top-1 accuracy of a classifier on tensors, training mode restored;
 - `batches`: `TensorDictDataset`, in-memory tensors as a dataset whose batches come out already collated;
 - `checkpointing`: a `Trainer` mixin that saves one more module's state (a loss's running buffers) in checkpoints;
 - `adversarial`: projected gradient attacks (`PGDConfig`, `pgd_attack`), the penalised inner maximisation and

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from hf_methods.common.adversarial import PGDConfig, classwise_robust_accuracy
+from hf_methods.common.evaluation import accuracy
 from hf_methods.harness.recipe import RecipeArguments
 
 from .loss import comp_sum_loss, smooth_adv_comp_sum_loss, trades_loss
@@ -153,19 +154,6 @@ def digits_mlp(hidden_size: int = 256):
 
 def make_optimizer(model: nn.Module, lr: float, momentum: float = 0.9, weight_decay: float = 5e-4):
     return torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
-    """Clean accuracy (eval mode inside, the mode restored)."""
-    was_training = model.training
-    model.eval()
-    correct = sum(
-        (model(pixel_values=x[i : i + batch_size]).logits.argmax(-1) == y[i : i + batch_size]).sum().item()
-        for i in range(0, len(y), batch_size)
-    )
-    model.train(was_training)
-    return correct / max(len(y), 1)
 
 
 def robust_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, attack: PGDConfig, *, seed: int = 0) -> float:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from hf_methods.common.evaluation import accuracy
 from hf_methods.harness.recipe import RecipeArguments
 
 from .prune import MODES
@@ -158,18 +159,6 @@ def make_scheduler(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.
     """
     milestones = [int(f * total_steps) for f in DECAY_FRACTIONS]
     return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=DECAY_FACTOR)
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
-    was_training = model.training
-    model.eval()
-    correct = sum(
-        (model(pixel_values=x[i : i + batch_size]).logits.argmax(-1) == y[i : i + batch_size]).sum().item()
-        for i in range(0, len(y), batch_size)
-    )
-    model.train(was_training)
-    return correct / max(len(y), 1)
 
 
 def train_classifier(

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hf_methods.common.evaluation import accuracy
 from hf_methods.harness.recipe import RecipeArguments
 
 from .loss import OBJECTIVES, self_distillation_loss
@@ -142,18 +143,6 @@ def digits_mlp(hidden_size: int = 128, seed: int | None = None):
         return MLPForImageClassification(config)
     finally:
         torch.random.set_rng_state(state)
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
-    was_training = model.training
-    model.eval()
-    correct = sum(
-        (model(pixel_values=x[i : i + batch_size]).logits.argmax(-1) == y[i : i + batch_size]).sum().item()
-        for i in range(0, len(y), batch_size)
-    )
-    model.train(was_training)
-    return correct / max(len(y), 1)
 
 
 def train_fit(
