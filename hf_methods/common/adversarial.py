@@ -98,6 +98,17 @@ class PGDConfig:
         return asdict(self)
 
 
+def trades_kl(adv_logits: torch.Tensor, clean_logits: torch.Tensor) -> torch.Tensor:
+    """`KL(softmax(f(x)) ‖ softmax(f(x')))` per example: the robustness term of TRADES (Zhang et al., 2019) and the
+    objective of its attack (pass it as `pgd_attack(..., loss_fn=trades_kl)` with the clean logits as `y`).
+
+    Gradients flow through both arguments, as in TRADES' loss; detach `clean_logits` where it should be fixed (the
+    attack target).
+    """
+    clean_log_probs = F.log_softmax(clean_logits, dim=-1)
+    return F.kl_div(F.log_softmax(adv_logits, dim=-1), clean_log_probs, log_target=True, reduction="none").sum(-1)
+
+
 def _check_batch(x: torch.Tensor, y: torch.Tensor | None) -> None:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise TypeError(f"inputs must be a floating-point tensor, got {type(x).__name__}")

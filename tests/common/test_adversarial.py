@@ -174,3 +174,17 @@ def test_bad_attack_inputs():
         classwise_accuracy(y[:-1], y, num_classes=3)
     with pytest.raises(ValueError, match="batch_size"):
         classwise_robust_accuracy(model, x.float(), y, None, num_classes=3, batch_size=0)
+
+
+def test_trades_kl_is_the_kl_of_clean_to_adversarial_written_out():
+    from hf_methods.common.adversarial import trades_kl
+
+    gen = torch.Generator().manual_seed(0)
+    adv, clean = (
+        torch.randn(4, 3, generator=gen, dtype=torch.float64),
+        torch.randn(4, 3, generator=gen, dtype=torch.float64),
+    )
+    p, q = clean.softmax(-1), adv.softmax(-1)
+    expected = [sum(p[i, k] * (p[i, k].log() - q[i, k].log()) for k in range(3)).item() for i in range(4)]
+    torch.testing.assert_close(trades_kl(adv, clean), torch.tensor(expected, dtype=torch.float64))
+    assert trades_kl(clean, clean).abs().max() < 1e-12

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hf_methods.common.adversarial import PGDConfig, logits_of, pgd_attack
+from hf_methods.common.adversarial import PGDConfig, logits_of, pgd_attack, trades_kl
 from hf_methods.common.checks import check_logits_labels, check_number, check_reduction, reduce_loss
 
 #: Below this |1 − τ| the general formula is replaced by its expansion around τ = 1 (see `_comp_sum_from_log_one_plus_u`).
@@ -290,12 +290,6 @@ def smooth_adv_comp_sum_loss(
 
 
 # ----------------------------------------------------------------------------------------------------------- TRADES
-
-
-def trades_kl(adv_logits: torch.Tensor, clean_logits: torch.Tensor) -> torch.Tensor:
-    """`KL(softmax(h(x)) ‖ softmax(h(x')))` per example (the robustness term of TRADES and its attack objective)."""
-    clean_log_probs = F.log_softmax(clean_logits, dim=-1)
-    return F.kl_div(F.log_softmax(adv_logits, dim=-1), clean_log_probs, log_target=True, reduction="none").sum(-1)
 
 
 def trades_loss(

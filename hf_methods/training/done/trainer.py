@@ -16,18 +16,13 @@ from hf_methods.common.adversarial import (
     classwise_robust_accuracy,
     logits_of,
     pgd_attack,
+    trades_kl,
 )
 from hf_methods.common.checkpointing import ExtraStateCheckpointMixin
 
 from .loss import DONEWeightedLoss
 
 OBJECTIVES = ("ce", "trades")
-
-
-def _trades_kl_per_sample(adv_logits: torch.Tensor, clean_logits: torch.Tensor) -> torch.Tensor:
-    """`KL(softmax(f(x)) ‖ softmax(f(x')))` per example (the TRADES robustness term and its attack objective)."""
-    clean_log_probs = F.log_softmax(clean_logits, dim=-1)
-    return F.kl_div(F.log_softmax(adv_logits, dim=-1), clean_log_probs, log_target=True, reduction="none").sum(-1)
 
 
 def adversarial_per_sample_losses(
@@ -73,13 +68,11 @@ def adversarial_per_sample_losses(
         return F.cross_entropy(adv_logits, labels, reduction="none"), adv_logits
     with torch.no_grad():
         clean_for_attack = logits_of(attack_model(pixel_values)).detach()
-    x_adv = pgd_attack(
-        attack_model, pixel_values, clean_for_attack, attack, loss_fn=_trades_kl_per_sample, generator=generator
-    )
+    x_adv = pgd_attack(attack_model, pixel_values, clean_for_attack, attack, loss_fn=trades_kl, generator=generator)
     clean_logits = logits_of(model(pixel_values))
     adv_logits = logits_of(model(x_adv))
     natural = F.cross_entropy(clean_logits, labels, reduction="none")
-    return natural + trades_beta * _trades_kl_per_sample(adv_logits, clean_logits), adv_logits
+    return natural + trades_beta * trades_kl(adv_logits, clean_logits), adv_logits
 
 
 class DONETrainer(ExtraStateCheckpointMixin, Trainer):
