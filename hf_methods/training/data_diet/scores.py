@@ -20,23 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hf_methods.common.adversarial import logits_of
-
-
-def _check_logits_labels(logits: torch.Tensor, labels: torch.Tensor) -> None:
-    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
-        raise TypeError(f"logits must be a floating-point tensor, got {getattr(logits, 'dtype', type(logits))}")
-    if logits.dim() != 2:
-        raise ValueError(f"logits must be 2-D (batch, num_classes), got shape {tuple(logits.shape)}")
-    if logits.shape[1] < 2:
-        raise ValueError(f"logits must have at least 2 classes, got {logits.shape[1]}")
-    if not isinstance(labels, torch.Tensor) or labels.is_floating_point() or labels.dtype == torch.bool:
-        raise TypeError(f"labels must be an integer tensor, got {getattr(labels, 'dtype', type(labels))}")
-    if labels.shape != logits.shape[:1]:
-        raise ValueError(f"labels must have shape ({logits.shape[0]},), got {tuple(labels.shape)}")
-    if labels.numel() and (labels.min() < 0 or labels.max() >= logits.shape[1]):
-        raise ValueError(
-            f"labels must lie in [0, {logits.shape[1]}), got range [{labels.min().item()}, {labels.max().item()}]"
-        )
+from hf_methods.common.checks import check_logits_labels
 
 
 def el2n_scores(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -55,7 +39,7 @@ def el2n_scores(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     Returns:
         `torch.Tensor` of shape `(batch,)`, differentiable with respect to `logits`.
     """
-    _check_logits_labels(logits, labels)
+    check_logits_labels(logits, labels)
     error = torch.softmax(logits, dim=-1) - F.one_hot(labels, logits.shape[1]).to(logits.dtype)
     return torch.linalg.vector_norm(error, ord=2, dim=-1)
 
@@ -204,7 +188,7 @@ def compute_grand(
     with _EvalMode(model):
         for inputs, labels in iterate_batches(model, dataset, batch_size=batch_size, label_column=label_column):
             with torch.no_grad():  # one plain forward: clear errors for bad labels before the vectorised pass
-                _check_logits_labels(logits_of(model(**inputs)), labels)
+                check_logits_labels(logits_of(model(**inputs)), labels)
             grads = per_example_grad(params, inputs, labels)
             squared = sum(g.flatten(start_dim=1).pow(2).sum(dim=1) for g in grads.values())
             scores.append(squared.sqrt().cpu())

@@ -20,15 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-REDUCTIONS = ("mean", "sum", "none")
-
-
-def _reduce(per_example: torch.Tensor, reduction: str) -> torch.Tensor:
-    if reduction == "mean":
-        return per_example.mean()
-    if reduction == "sum":
-        return per_example.sum()
-    return per_example
+from hf_methods.common.checks import check_reduction, reduce_loss
 
 
 def _check_logits(logits) -> torch.Tensor:
@@ -56,8 +48,7 @@ class BoostingLoss(nn.Module):
 
     def __init__(self, reduction: str = "mean"):
         super().__init__()
-        if reduction not in REDUCTIONS:
-            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}.")
+        check_reduction(reduction)
         self.reduction = reduction
 
     def encode_labels(self, labels: torch.Tensor) -> torch.Tensor:
@@ -102,7 +93,7 @@ class GBNNSquaredLoss(BoostingLoss):
             raise ValueError(
                 f"labels must have the shape of the logits {tuple(logits.shape)}, got {tuple(labels.shape)}."
             )
-        return _reduce((target.to(scores.dtype) - scores).pow(2).sum(-1), self.reduction)
+        return reduce_loss((target.to(scores.dtype) - scores).pow(2).sum(-1), self.reduction)
 
     def encode_labels(self, labels: torch.Tensor) -> torch.Tensor:
         y = torch.as_tensor(labels, dtype=torch.float64)
@@ -142,7 +133,7 @@ class GBNNLogExponentialLoss(BoostingLoss):
         labels = _check_class_labels(labels, scores.shape[0], 2)
         sign = 2.0 * labels.to(scores.dtype) - 1.0
         # log(1 + e^{−2yF}) = softplus(−2yF), stable for large |F|
-        return _reduce(F.softplus(-2.0 * sign * scores[:, 0]), self.reduction)
+        return reduce_loss(F.softplus(-2.0 * sign * scores[:, 0]), self.reduction)
 
     def encode_labels(self, labels: torch.Tensor) -> torch.Tensor:
         labels = torch.as_tensor(labels)
@@ -193,7 +184,7 @@ class GBNNMultinomialLoss(BoostingLoss):
                 f"logits must have num_labels={self.num_labels} columns, got shape {tuple(logits.shape)}."
             )
         labels = _check_class_labels(labels, scores.shape[0], self.num_labels)
-        return _reduce(F.cross_entropy(scores, labels, reduction="none"), self.reduction)
+        return reduce_loss(F.cross_entropy(scores, labels, reduction="none"), self.reduction)
 
     def encode_labels(self, labels: torch.Tensor) -> torch.Tensor:
         return F.one_hot(torch.as_tensor(labels).long(), self.num_labels).to(torch.float64)

@@ -22,28 +22,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hf_methods.common.checks import check_reduction, reduce_loss
+
 PREFER_SECOND = 0
 PREFER_FIRST = 1
 TIE = 2
 CONSISTENCIES = ("preference", "soft_label", "none")
-REDUCTIONS = ("mean", "sum", "none")
 
 
 # ----------------------------------------------------------------------------------------------------------- checks
-
-
-def _check_reduction(reduction: str) -> None:
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-
-
-def _reduce(values: torch.Tensor, reduction: str) -> torch.Tensor:
-    _check_reduction(reduction)
-    if reduction == "mean":
-        return values.mean()
-    if reduction == "sum":
-        return values.sum()
-    return values
 
 
 def _check_int(name: str, tensor: torch.Tensor, batch: int) -> None:
@@ -165,13 +152,13 @@ def preference_loss(
         preference (`torch.LongTensor` of shape `(batch,)`): 1, 0 or 2 (tie).
         reduction (`str`): `"mean"`, `"sum"` or `"none"` (one value per pair).
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     _check_rewards(rewards, pair_rewards)
     _check_preference(preference, rewards.shape[0])
     t = preference_targets(preference).to(rewards.dtype)[:, None]
     margin = rewards - pair_rewards
     per_head = -(t * F.logsigmoid(margin) + (1 - t) * F.logsigmoid(-margin))
-    return _reduce(per_head.mean(dim=1), reduction)
+    return reduce_loss(per_head.mean(dim=1), reduction)
 
 
 def diversity_loss(rewards: torch.Tensor, pair_rewards: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -182,18 +169,18 @@ def diversity_loss(rewards: torch.Tensor, pair_rewards: torch.Tensor, reduction:
     with `sg` a stop-gradient on the target head, as in the official `diversity_loss`. P2C *subtracts* `λ_div · L_div`,
     pushing the heads apart. A single head gives 0.
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     _check_rewards(rewards, pair_rewards)
     heads = rewards.shape[1]
     if heads < 2:
-        return _reduce(rewards.new_zeros(rewards.shape[0]), reduction)
+        return reduce_loss(rewards.new_zeros(rewards.shape[0]), reduction)
     margin = rewards - pair_rewards
     log_p = torch.stack([F.logsigmoid(margin), F.logsigmoid(-margin)], dim=-1)  # (batch, heads, 2)
     p = log_p.exp().detach()
     # cross[b, i, j] = −Σ_o p_i(o) log p_j(o)
     cross = -torch.einsum("bio,bjo->bij", p, log_p)
     off_diagonal = cross.sum(dim=(1, 2)) - cross.diagonal(dim1=1, dim2=2).sum(dim=1)
-    return _reduce(off_diagonal / (heads * (heads - 1)), reduction)
+    return reduce_loss(off_diagonal / (heads * (heads - 1)), reduction)
 
 
 def consistency_loss(
@@ -208,7 +195,7 @@ def consistency_loss(
 
         L_cons = max(0, −Δ) if x₁ ≻ x₂;   max(0, Δ) if x₂ ≻ x₁;   |Δ| if tie.
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     _check_logits("logits", logits)
     _check_logits("pair_logits", pair_logits)
     if pair_logits.shape != logits.shape:
@@ -223,7 +210,7 @@ def consistency_loss(
         F.relu(-delta),
         torch.where(preference == PREFER_SECOND, F.relu(delta), delta.abs()),
     )
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction)
 
 
 def soft_label_consistency_loss(
@@ -240,7 +227,7 @@ def soft_label_consistency_loss(
 
     i.e. the classifier's probability gap must be at least the annotators' gap, in the same direction.
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     _check_logits("logits", logits)
     _check_logits("pair_logits", pair_logits)
     for name, s in (("soft_labels", soft_labels), ("pair_soft_labels", pair_soft_labels)):
@@ -251,7 +238,7 @@ def soft_label_consistency_loss(
     delta_s = (soft_labels - pair_soft_labels).to(logits.dtype)
     delta_p = logits.softmax(-1) - pair_logits.softmax(-1)
     loss = torch.where(delta_s >= 0, F.relu(delta_s - delta_p), F.relu(delta_p - delta_s)).sum(-1)
-    return _reduce(loss, reduction)
+    return reduce_loss(loss, reduction)
 
 
 # ------------------------------------------------------------------------------------------------------- the module
@@ -308,7 +295,7 @@ class P2CLoss(nn.Module):
                 raise ValueError(f"{name} must be >= 0, got {value}")
         if consistency not in CONSISTENCIES:
             raise ValueError(f"consistency must be one of {CONSISTENCIES}, got {consistency!r}")
-        _check_reduction(reduction)
+        check_reduction(reduction)
         self.lambda_cls, self.lambda_pref = float(lambda_cls), float(lambda_pref)
         self.lambda_cons, self.lambda_div = float(lambda_cons), float(lambda_div)
         self.consistency, self.reduction = consistency, reduction
@@ -389,7 +376,7 @@ class P2CLoss(nn.Module):
         terms = self.components(
             logits, labels, preference, pair_logits, rewards, pair_rewards, soft_labels, pair_soft_labels
         )
-        return _reduce(terms["loss"], self.reduction)
+        return reduce_loss(terms["loss"], self.reduction)
 
     def extra_repr(self) -> str:
         return (
@@ -400,13 +387,13 @@ class P2CLoss(nn.Module):
 
 def soft_label_cross_entropy(logits: torch.Tensor, soft_labels: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """The soft-label baseline of the paper: `−Σ_c s_c log p_θ(c|x)` with `s` the annotators' vote fractions."""
-    _check_reduction(reduction)
+    check_reduction(reduction)
     _check_logits("logits", logits)
     if not isinstance(soft_labels, torch.Tensor) or not soft_labels.is_floating_point():
         raise TypeError("soft_labels must be a floating-point tensor of vote fractions")
     if soft_labels.shape != logits.shape:
         raise ValueError(f"soft_labels must have the shape of logits {tuple(logits.shape)}, got {soft_labels.shape}")
-    return _reduce(-(soft_labels.to(logits.dtype) * logits.log_softmax(-1)).sum(-1), reduction)
+    return reduce_loss(-(soft_labels.to(logits.dtype) * logits.log_softmax(-1)).sum(-1), reduction)
 
 
 __all__ = [

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-REDUCTIONS = ("mean", "sum", "none")
+from hf_methods.common.checks import check_reduction
+
 RANDOM_LABEL_MODES = ("uniform", "other")
 
 
@@ -62,8 +63,7 @@ def salun_loss(
         reduction (`str`): `"mean"` (over the batch), `"sum"` or `"none"` (one value per example).
     """
     _check_inputs(logits, labels, random_labels, is_forget)
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    check_reduction(reduction)
     if not retain_weight >= 0:
         raise ValueError(f"retain_weight must be >= 0 (α of the retain term), got {retain_weight!r}")
     targets = torch.where(is_forget, random_labels, labels)
@@ -89,8 +89,7 @@ class SalUnLoss(nn.Module):
 
     def __init__(self, retain_weight: float = 1.0, reduction: str = "mean"):
         super().__init__()
-        if reduction not in REDUCTIONS:
-            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        check_reduction(reduction)
         if not (isinstance(retain_weight, (int, float)) and retain_weight >= 0):
             raise ValueError(f"retain_weight must be a number >= 0 (α of the retain term), got {retain_weight!r}")
         self.retain_weight = float(retain_weight)

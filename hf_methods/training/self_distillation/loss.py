@@ -18,12 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hf_methods.common.checks import check_reduction
 from hf_methods.common.distill import soft_target_kl
 
 __all__ = ["OBJECTIVES", "SelfDistillationLoss", "self_distillation_loss"]
 
 OBJECTIVES = ("mse", "kl")
-_REDUCTIONS = ("mean", "sum", "none")
 
 
 def _check_number(value, name: str, low: float, high: float | None) -> float:
@@ -92,8 +92,7 @@ def self_distillation_loss(
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     if not (isinstance(temperature, (int, float)) and not isinstance(temperature, bool) and temperature > 0):
         raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    check_reduction(reduction)
     _check_inputs(logits, labels, teacher_logits)
     if objective == "mse":
         probs = logits.softmax(dim=-1)
@@ -143,8 +142,7 @@ class SelfDistillationLoss(nn.Module):
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         if not (isinstance(temperature, (int, float)) and not isinstance(temperature, bool) and temperature > 0):
             raise ValueError(f"temperature must be a number > 0, got {temperature!r}")
-        if reduction not in _REDUCTIONS:
-            raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+        check_reduction(reduction)
         self.objective, self.temperature, self.reduction = objective, float(temperature), reduction
 
     def forward(
