@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from hf_methods.common.adversarial import PGDConfig, classwise_robust_accuracy
+from hf_methods.harness.compare import report_comparison
 from hf_methods.training.comp_sum.training import training_loss as comp_sum_training_loss
 from hf_methods.training.done.loss import DONEWeightedLoss
 from hf_methods.training.done.training import robust_training_loss
@@ -45,7 +46,6 @@ from hf_methods.training.srat.training import (
     imbalanced_digits,
     logits_and_features,
 )
-from hf_methods.zoo import repo_root
 
 SETTINGS = {
     "seeds": [0, 1, 2],
@@ -126,46 +126,16 @@ def main() -> None:
             result = evaluate(train(method, data, seed, s), data, seed, s)
             per_seed[method].append(result)
             print(f"seed {seed} {method:13s} " + " ".join(f"{k}={v:.3f}" for k, v in result.items()), flush=True)
-    metrics = list(per_seed["AT"][0])
-    summary = {
-        m: {k: {"mean": float(np.mean([r[k] for r in rs])), "std": float(np.std([r[k] for r in rs]))} for k in metrics}
-        for m, rs in per_seed.items()
-    }
-    out_dir = repo_root() / "benchmarks" / "results"
-    name = "compare-adversarial" + ("-smoke" if smoke else "")
-    record = {
-        "comparison": "adversarial training objectives vs AT on step-imbalanced digits",
-        "settings": s,
-        "summary": summary,
-        "per_seed": per_seed,
-        "runtime_s": round(time.time() - start, 1),
-    }
-    (out_dir / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
-    header = "| method | " + " | ".join(metrics) + " |"
-    print(header + "\n|" + "---|" * (len(metrics) + 1))
-    for m in METHODS:
-        cells = " | ".join(f"{summary[m][k]['mean']:.3f} ± {summary[m][k]['std']:.3f}" for k in metrics)
-        print(f"| {m} | {cells} |")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    width = 0.8 / len(METHODS)
-    for i, m in enumerate(METHODS):
-        means = [summary[m][k]["mean"] for k in metrics]
-        stds = [summary[m][k]["std"] for k in metrics]
-        ax.bar(np.arange(len(metrics)) + i * width, means, width, yerr=stds, label=m, capsize=2)
-    ax.set_xticks(np.arange(len(metrics)) + width * (len(METHODS) - 1) / 2)
-    ax.set_xticklabels([k.replace("_", "\n") for k in metrics], fontsize=8)
-    ax.set_ylabel(f"test accuracy (mean ± std, {len(s['seeds'])} seeds)")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=8, ncol=len(METHODS))
-    ax.set_title("Adversarial training objectives on step-imbalanced digits (PGD-20, ε = 0.1)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out_dir / f"{name}.png", dpi=120)
-    print(f"wrote {out_dir / name}.json / .png")
+    report_comparison(
+        "adversarial",
+        description="adversarial training objectives vs AT on step-imbalanced digits",
+        settings=s,
+        per_seed=per_seed,
+        started=start,
+        title="Adversarial training objectives on step-imbalanced digits (PGD-20, ε = 0.1)",
+        ylabel=f"test accuracy (mean ± std, {len(s['seeds'])} seeds)",
+        smoke=smoke,
+    )
 
 
 if __name__ == "__main__":

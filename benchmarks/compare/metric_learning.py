@@ -29,15 +29,14 @@ import json
 import sys
 import time
 
-import numpy as np
 import torch
 
 from hf_methods.common.metric_learning import contrastive_loss
+from hf_methods.harness.compare import report_comparison
 from hf_methods.training.ecaml import EnergyConfusionLoss
 from hf_methods.training.ecaml.training import embedding_mlp, evaluate_embeddings, zero_shot_digits
 from hf_methods.training.metrix import MetrixLoss
 from hf_methods.training.metrix.trainer import metrix_step_loss
-from hf_methods.zoo import repo_root
 
 SETTINGS = {
     "seeds": [0, 1, 2],
@@ -106,47 +105,16 @@ def main() -> None:
             result = evaluate(train(method, data, seed, s), data, seed)
             per_seed[method].append(result)
             print(f"seed {seed} {method:12s} " + " ".join(f"{k}={v:.3f}" for k, v in result.items()), flush=True)
-    summary = {
-        m: {k: {"mean": float(np.mean([r[k] for r in rs])), "std": float(np.std([r[k] for r in rs]))} for k in METRICS}
-        for m, rs in per_seed.items()
-    }
-    out_dir = repo_root() / "benchmarks" / "results"
-    name = "compare-metric_learning" + ("-smoke" if smoke else "")
-    record = {
-        "comparison": "metric-learning regularisers vs the contrastive base loss, zero-shot digits retrieval",
-        "settings": s,
-        "summary": summary,
-        "per_seed": per_seed,
-        "runtime_s": round(time.time() - start, 1),
-    }
-    (out_dir / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
-    print("| method | " + " | ".join(METRICS) + " |\n|" + "---|" * (len(METRICS) + 1))
-    for m in METHODS:
-        print(
-            f"| {m} | "
-            + " | ".join(f"{summary[m][k]['mean']:.3f} ± {summary[m][k]['std']:.3f}" for k in METRICS)
-            + " |"
-        )
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    width = 0.8 / len(METHODS)
-    for i, m in enumerate(METHODS):
-        means = [summary[m][k]["mean"] for k in METRICS]
-        stds = [summary[m][k]["std"] for k in METRICS]
-        ax.bar(np.arange(len(METRICS)) + i * width, means, width, yerr=stds, label=m, capsize=2)
-    ax.set_xticks(np.arange(len(METRICS)) + width * (len(METHODS) - 1) / 2)
-    ax.set_xticklabels([k.replace(" ", "\n") for k in METRICS], fontsize=8)
-    ax.set_ylabel(f"mean ± std, {len(s['seeds'])} seeds")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=8, ncol=len(METHODS))
-    ax.set_title("Metric-learning regularisers on zero-shot digits retrieval (classes 5-9 unseen)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out_dir / f"{name}.png", dpi=120)
-    print(f"wrote {out_dir / name}.json / .png")
+    report_comparison(
+        "metric_learning",
+        description="metric-learning regularisers vs the contrastive base loss, zero-shot digits retrieval",
+        settings=s,
+        per_seed=per_seed,
+        started=start,
+        title="Metric-learning regularisers on zero-shot digits retrieval (classes 5-9 unseen)",
+        ylabel=f"mean ± std, {len(s['seeds'])} seeds",
+        smoke=smoke,
+    )
 
 
 if __name__ == "__main__":

@@ -31,17 +31,16 @@ import json
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from hf_methods.common.evaluation import accuracy
 from hf_methods.common.mlp import MLPConfig, MLPForImageClassification
+from hf_methods.harness.compare import report_comparison
 from hf_methods.training.data_diet import el2n_scores
 from hf_methods.training.data_diet.prune import select_by_score
 from hf_methods.training.ldr.training import loss_for, noisy_digits
 from hf_methods.training.self_distillation import self_distillation_loss
-from hf_methods.zoo import repo_root
 
 SETTINGS = {
     "seeds": [0, 1, 2],
@@ -145,53 +144,26 @@ def main() -> None:
     if smoke:
         s.update(seeds=[0], steps=40)
         s["data_diet"].update(n_runs=1, score_epochs=1)
-    per_seed = {str(noise): {m: [] for m in METHODS} for noise in s["noise_rates"]}
+    # one dict per seed and method, its metrics the noise rates
+    per_seed: dict[str, list[dict[str, float]]] = {m: [{} for _ in s["seeds"]] for m in METHODS}
     start = time.time()
     for noise in s["noise_rates"]:
-        for seed in s["seeds"]:
+        for position, seed in enumerate(s["seeds"]):
             result = run_seed(seed, noise, s)
             for m in METHODS:
-                per_seed[str(noise)][m].append(result[m])
+                per_seed[m][position][f"{noise:.0%} noise"] = result[m]
             print(f"noise {noise} seed {seed} " + " ".join(f"{m}={v:.3f}" for m, v in result.items()), flush=True)
-    summary = {
-        noise: {m: {"mean": float(np.mean(v)), "std": float(np.std(v))} for m, v in rows.items()}
-        for noise, rows in per_seed.items()
-    }
-    out_dir = repo_root() / "benchmarks" / "results"
-    name = "compare-noisy_labels" + ("-smoke" if smoke else "")
-    record = {
-        "comparison": "noisy-label methods vs cross-entropy on digits with uniform label noise (clean test accuracy)",
-        "settings": s,
-        "summary": summary,
-        "per_seed": per_seed,
-        "runtime_s": round(time.time() - start, 1),
-    }
-    (out_dir / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
-    print("| method | " + " | ".join(f"{float(n):.0%} noise" for n in per_seed) + " |\n|---|" + "---|" * len(per_seed))
-    for m in METHODS:
-        cells = " | ".join(f"{summary[n][m]['mean']:.3f} ± {summary[n][m]['std']:.3f}" for n in per_seed)
-        print(f"| {m} | {cells} |")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.4))
-    noises = list(per_seed)
-    width = 0.8 / len(METHODS)
-    for i, m in enumerate(METHODS):
-        means = [summary[n][m]["mean"] for n in noises]
-        stds = [summary[n][m]["std"] for n in noises]
-        ax.bar(np.arange(len(noises)) + i * width, means, width, yerr=stds, label=m, capsize=2)
-    ax.set_xticks(np.arange(len(noises)) + width * (len(METHODS) - 1) / 2)
-    ax.set_xticklabels([f"{float(n):.0%} label noise" for n in noises])
-    ax.set_ylabel(f"clean test accuracy (mean ± std, {len(s['seeds'])} seeds)")
-    ax.set_ylim(0.5, 1)
-    ax.legend(fontsize=8)
-    ax.set_title("Training on noisy digits labels", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out_dir / f"{name}.png", dpi=120)
-    print(f"wrote {out_dir / name}.json / .png")
+    report_comparison(
+        "noisy_labels",
+        description="noisy-label methods vs cross-entropy on digits with uniform label noise (clean test accuracy)",
+        settings=s,
+        per_seed=per_seed,
+        started=start,
+        title="Training on noisy digits labels",
+        ylabel=f"clean test accuracy (mean ± std, {len(s['seeds'])} seeds)",
+        ylim=(0.5, 1.0),
+        smoke=smoke,
+    )
 
 
 if __name__ == "__main__":
