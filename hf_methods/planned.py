@@ -132,35 +132,6 @@ PLANNED = (
         ),
     ),
     Method(
-        slug="weight_compander",
-        paper_id="P10",
-        title="Weight Compander: A Simple Weight Reparameterization for Regularization",
-        arxiv="2306.16993",
-        official_code=None,
-        kind="adapters",
-        tags=("regularization", "reparameterization", "weights"),
-        entry_points=(
-            "hf_methods.adapters.weight_compander:WeightCompanderConfig",
-            "hf_methods.adapters.weight_compander:get_weight_compander_model",
-            "hf_methods.adapters.weight_compander:apply_weight_compander",
-            "hf_methods.adapters.weight_compander:remove_weight_compander",
-        ),
-        recipe="recipes/weight_compander.py",
-        claim=(
-            "Reparameterising every weight through a saturating compander improves CNN generalisation on top of "
-            "standard regularisation; the CPU check asserts bounded, odd, monotone effective weights, exact baking "
-            "and ≥30% fewer near-zero weights, and that digits accuracy is within 0.005 of the baseline (gain "
-            "reported only)."
-        ),
-        venue="IJCNN 2023",
-        usage=(
-            "model = apply_weight_compander(model, modules=(nn.Linear, nn.Conv2d), learnable=True)\n"
-            "...  # train as usual\n"
-            "remove_weight_compander(model); model.save_pretrained('out')"
-        ),
-        notes="No official code: the compander's closed form is a reconstruction from the paper text until confirmed.",
-    ),
-    Method(
         slug="hidenseek",
         paper_id="P14",
         title="HideNseek: Federated Lottery Ticket via Server-side Pruning and Sign Supermask",
@@ -572,57 +543,6 @@ PLANNED = (
         notes="No official code: weight matching follows Git Re-Basin; the R ≥ 0.8 threshold is yet to be calibrated.",
     ),
     Method(
-        slug="rd_pruning",
-        paper_id="P38",
-        title="Efficient Joint Optimization of Layer-Adaptive Weight Pruning in Deep Neural Networks",
-        arxiv="2308.10438",
-        official_code="Akimoto-Cris/RD_VIT_PRUNE",
-        kind="adapters",
-        tags=("pruning", "rate-distortion", "sparsity"),
-        entry_points=(
-            "hf_methods.adapters.rd_pruning:RDLayerAdaptivePruner",
-            "hf_methods.adapters.rd_pruning:PruneAndFinetuneCallback",
-        ),
-        recipe="recipes/rd_pruning.py",
-        claim=(
-            "Layer-wise rate-distortion curves with a DP allocation prune better than other layer-adaptive methods "
-            "(+1.0% ResNet-32 on CIFAR-10, +4.6% ResNet-50 on ImageNet); on a digits MLP the check asserts distortion "
-            "additivity, that the DP equals brute force, and at 90% sparsity without fine-tuning ≥ uniform + 5 points."
-        ),
-        venue="ICCV 2023",
-        usage=(
-            "pruner = RDLayerAdaptivePruner(model, calib_dl, levels=50, worst_case=True)\n"
-            "amounts = pruner.allocate(target_sparsity=0.9); pruner.apply(amounts)"
-        ),
-    ),
-    Method(
-        slug="ofq",
-        paper_id="P39",
-        title="Oscillation-free Quantization for Low-bit Vision Transformers",
-        arxiv="2302.02210",
-        official_code="nbasyl/OFQ",
-        kind="adapters",
-        tags=("quantization", "qat", "vision-transformer"),
-        entry_points=(
-            "hf_methods.adapters.ofq:quantize_vit",
-            "hf_methods.adapters.ofq:StatsQuantizer",
-            "hf_methods.adapters.ofq:OscillationTracker",
-            "hf_methods.adapters.ofq:CGACallback",
-        ),
-        recipe="recipes/ofq.py",
-        claim=(
-            "StatsQ, confidence-guided annealing and query-key reparameterisation remove weight oscillation in "
-            "low-bit ViT QAT (W2A2 DeiT-T 64.33%, +9.8 points over the prior state of the art); on a tiny HF ViT on "
-            "digits the check asserts StatsQ oscillates ≤0.7x as often as LSQ within 1 point of its accuracy and that "
-            "CGA cuts late flips by ≥80%."
-        ),
-        venue="ICML 2023",
-        usage=(
-            "qmodel = quantize_vit(vit, w_bits=2, a_bits=2, weight_quantizer='statsq', qk_reparam=True)\n"
-            "trainer = Trainer(qmodel, ..., callbacks=[OscillationTracker(), CGACallback(boundary_range=0.005)])"
-        ),
-    ),
-    Method(
         slug="presto",
         paper_id="P40",
         title="Predicting Rare Events by Shrinking Towards Proportional Odds",
@@ -805,32 +725,6 @@ PLANNED = (
         ),
     ),
     Method(
-        slug="lottery_jackpot",
-        paper_id="P49",
-        title="Lottery Jackpots Exist in Pre-trained Models",
-        arxiv="2104.08700",
-        official_code="zyxxmu/lottery-jackpots",
-        kind="adapters",
-        tags=("pruning", "lottery-ticket", "masks", "sparsity"),
-        entry_points=(
-            "hf_methods.adapters.lottery_jackpot:JackpotMaskConfig",
-            "hf_methods.adapters.lottery_jackpot:apply_jackpot_masks",
-            "hf_methods.adapters.lottery_jackpot:JackpotSearchTrainer",
-        ),
-        recipe="recipes/lottery_jackpot.py",
-        claim=(
-            "Pretrained models contain sparse masks ('jackpots') that keep accuracy without any weight training, "
-            "found cheaply from a magnitude initialisation; on a 95%-pruned digits MLP the check asserts the score "
-            "search regains ≥0.3 over magnitude pruning to within 0.03 of dense, at exact sparsity with bit-identical "
-            "weights."
-        ),
-        venue="TPAMI 2023",
-        usage=(
-            "model = apply_jackpot_masks(pretrained, JackpotMaskConfig(sparsity=0.9))\n"
-            "JackpotSearchTrainer(model=model, args=args, train_dataset=ds).train()"
-        ),
-    ),
-    Method(
         slug="hpm",
         paper_id="P50",
         title="Bootstrap Masked Visual Modeling via Hard Patches Mining",
@@ -937,32 +831,6 @@ PLANNED = (
             "trainer.train(); text_encoder.save_pretrained('advunlearn-text-encoder')"
         ),
         notes="Real Stable Diffusion needs diffusers (optional); the CPU check uses a tiny class-conditional DDPM.",
-    ),
-    Method(
-        slug="jlcm",
-        paper_id="P55",
-        title="Network Memory Footprint Compression Through Jointly Learnable Codebooks and Mappings",
-        arxiv="2309.17361",
-        official_code=None,
-        kind="adapters",
-        tags=("quantization", "codebooks", "compression"),
-        entry_points=(
-            "hf_methods.adapters.jlcm:JLCMQuantizer",
-            "hf_methods.adapters.jlcm:CodebookLinear",
-        ),
-        recipe="recipes/jlcm.py",
-        claim=(
-            "Jointly learned grouped codebooks and mappings compress networks better than prior codebook methods "
-            "(Llama-7B to about 2 GB); on a digits MLP at 2 bits per weight the check asserts exact neuron "
-            "re-ordering, JLCM ≥ per-tensor k-means + 0.05 accuracy at ≤2.1 bits per weight, and fewer large index "
-            "jumps than plain STE (margins unverified)."
-        ),
-        venue="ICLR 2024",
-        usage=(
-            "qmodel = JLCMQuantizer(bits=2, n_groups=4).quantize(model, calib_dataloader)\n"
-            "print(qmodel.memory_footprint_bytes())"
-        ),
-        notes="No official code: the proximal index update is a reconstruction from the paper text.",
     ),
     Method(
         slug="shrinkmatch",

@@ -249,7 +249,9 @@ def auto_classes() -> dict[str, dict[str, str]]:
 
 def transformers_import_hooks() -> list[str]:
     """`"module:function"` of every landed method's `on_transformers_import`, in paper order."""
-    return [hook for method in landed_methods() for hook in method.on_transformers_import]
+    return [
+        hook for method in landed_methods() if _entry_modules_exist(method) for hook in method.on_transformers_import
+    ]
 
 
 def entry_points_import(method: Method | str) -> bool:

@@ -60,12 +60,14 @@ def test_usage_section_comes_from_every_landed_record():
     usage = usage_by_kind()
     for kind in zoo.KINDS:
         assert f"### {kind}/" in usage
-    for method in zoo.landed_methods():
+    # a room that holds only its record so far is still planned: its usage is a plan, not yet code
+    landed = [method for method in zoo.landed_methods() if method.status != "planned"]
+    for method in landed:
         assert f"**{method.paper_id} `{method.slug}`**" in usage
         if method.usage.strip():
             assert f"```python\n{method.usage.strip()}\n```" in usage
     for method in zoo.list_methods():
-        if method not in zoo.landed_methods():
+        if method not in landed:
             assert f"`{method.slug}`**" not in usage  # planned methods are in the table, not the usage
 
 

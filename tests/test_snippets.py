@@ -15,7 +15,7 @@ from hf_methods import zoo
 
 pytestmark = [pytest.mark.slow, pytest.mark.assets]
 
-LANDED = [method.slug for method in zoo.landed_methods()]
+LANDED = [method.slug for method in zoo.landed_methods() if method.status != "planned"]  # not record-only rooms
 
 
 def test_every_landed_method_has_a_snippet():
