@@ -109,3 +109,29 @@ def check_number(
             bound = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
         raise ValueError(f"{name} must be a finite number {bound}".rstrip() + f", got {value}")
     return value
+
+
+def check_sample_idx(
+    sample_idx: torch.Tensor, batch_size: int, num_samples: int, *, matches: str = "logits"
+) -> torch.Tensor:
+    """Validates per-example indices into a state of `num_samples` entries (a loss's running per-example buffer) and
+    returns them as int64.
+
+    Raises:
+        `TypeError`: not an integer tensor.
+        `ValueError`: not of shape `(batch_size,)` (the batch of `matches`), or an index outside `[0, num_samples)`.
+    """
+    if not isinstance(sample_idx, torch.Tensor):
+        raise TypeError(f"sample_idx must be a torch.Tensor of integers, got {type(sample_idx).__name__}")
+    if sample_idx.dtype not in _INTEGER_DTYPES:
+        raise TypeError(f"sample_idx must be an integer tensor, got dtype {sample_idx.dtype}")
+    if tuple(sample_idx.shape) != (batch_size,):
+        raise ValueError(
+            f"sample_idx must have shape ({batch_size},) to match {matches}, got {tuple(sample_idx.shape)}"
+        )
+    if sample_idx.numel() and (int(sample_idx.min()) < 0 or int(sample_idx.max()) >= num_samples):
+        raise ValueError(
+            f"sample_idx must lie in [0, num_samples={num_samples}), "
+            f"got range [{int(sample_idx.min())}, {int(sample_idx.max())}]"
+        )
+    return sample_idx.long()

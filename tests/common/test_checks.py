@@ -64,3 +64,15 @@ def test_check_number_bounds():
         check_number("x", True)
     with pytest.raises(TypeError, match="got str"):
         check_number("x", "1")
+
+
+def test_sample_idx_check():
+    from hf_methods.common.checks import check_sample_idx
+
+    assert check_sample_idx(torch.tensor([0, 3], dtype=torch.int32), 2, 4).dtype == torch.int64
+    with pytest.raises(TypeError, match="integer tensor"):
+        check_sample_idx(torch.tensor([0.0, 1.0]), 2, 4)
+    with pytest.raises(ValueError, match=r"shape \(3,\) to match logits1"):
+        check_sample_idx(torch.tensor([0, 1]), 3, 4, matches="logits1")
+    with pytest.raises(ValueError, match=r"\[0, num_samples=4\)"):
+        check_sample_idx(torch.tensor([0, 4]), 2, 4)

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hf_methods.common.checks import check_number, check_reduction, reduce_loss
+from hf_methods.common.checks import check_number, check_reduction, check_sample_idx, reduce_loss
 
 _DICE_MODES = ("batch", "sample")
 _INTEGER_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
@@ -226,20 +226,7 @@ class AdaWACLoss(nn.Module):
                 "sample_idx is required: AdaWAC keeps one (β^sup, β^con) per training sample, indexed by the sample's "
                 "position in the training set"
             )
-        if not isinstance(sample_idx, torch.Tensor):
-            raise TypeError(f"sample_idx must be a torch.Tensor of integers, got {type(sample_idx).__name__}")
-        if sample_idx.dtype not in _INTEGER_DTYPES:
-            raise TypeError(f"sample_idx must be an integer tensor, got dtype {sample_idx.dtype}")
-        if tuple(sample_idx.shape) != (batch_size,):
-            raise ValueError(
-                f"sample_idx must have shape ({batch_size},) to match logits1, got {tuple(sample_idx.shape)}"
-            )
-        if sample_idx.numel() and (int(sample_idx.min()) < 0 or int(sample_idx.max()) >= self.num_samples):
-            raise ValueError(
-                f"sample_idx must lie in [0, num_samples={self.num_samples}), "
-                f"got range [{int(sample_idx.min())}, {int(sample_idx.max())}]"
-            )
-        return sample_idx.long().to(self.beta.device)
+        return check_sample_idx(sample_idx, batch_size, self.num_samples, matches="logits1").to(self.beta.device)
 
     @staticmethod
     def _check_latents(latent1, latent2, batch_size: int) -> None:

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hf_methods.common.checks import check_logits_labels, check_number, check_reduction, reduce_loss
+from hf_methods.common.checks import check_logits_labels, check_number, check_reduction, check_sample_idx, reduce_loss
 
 # ----------------------------------------------------------------------------------------------------------- checks
 
@@ -242,20 +242,7 @@ class ALDRKLLoss(nn.Module):
                 "sample_idx is required by ALDRKLLoss: pass each example's index in the training set "
                 "(shape (batch,), integers in [0, num_samples))"
             )
-        if not isinstance(sample_idx, torch.Tensor):
-            raise TypeError(f"sample_idx must be a torch.Tensor of integers, got {type(sample_idx).__name__}")
-        if sample_idx.is_floating_point() or sample_idx.is_complex() or sample_idx.dtype == torch.bool:
-            raise TypeError(f"sample_idx must be an integer tensor, got dtype {sample_idx.dtype}")
-        if sample_idx.shape != (batch_size,):
-            raise ValueError(
-                f"sample_idx must have shape ({batch_size},) to match logits, got {tuple(sample_idx.shape)}"
-            )
-        if sample_idx.numel() and (int(sample_idx.min()) < 0 or int(sample_idx.max()) >= self.num_samples):
-            raise ValueError(
-                f"sample_idx must lie in [0, num_samples={self.num_samples}), "
-                f"got range [{int(sample_idx.min())}, {int(sample_idx.max())}]"
-            )
-        return sample_idx.long().to(self.lambdas.device)
+        return check_sample_idx(sample_idx, batch_size, self.num_samples, matches="logits").to(self.lambdas.device)
 
     def normalize_scores(self, logits: torch.Tensor) -> torch.Tensor:
         """`f̃ = f / (‖f‖₁/K)` (after `softplus` if `softplus=True`); the raw logits when `normalize=False`."""
