@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet --upgrade pip
 	# torch first, pinned to the CPU build on this machine's disk, so nothing pulls a multi-GB CUDA build
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[dev,quant,assets]'
+	$(PIP) install --quiet -e '.[dev,quant,assets,federated]'
 	touch $@
 
 $(ASSETS_STAMP): $(STAMP) Makefile

@@ -12,13 +12,16 @@
 - `checkpointing`: a `Trainer` mixin that saves one more module's state (a loss's running buffers) in checkpoints;
 - `adversarial`: projected gradient attacks (`PGDConfig`, `pgd_attack`), the penalised inner maximisation and
   class-wise (robust) accuracy, for the adversarial-training methods;
-- `splits`: imbalanced subsets and seen/unseen class splits;
+- `splits`: imbalanced subsets, seen/unseen class splits and non-IID client splits;
 - `metric_learning`: pair masks, contrastive and binomial-deviance losses, Recall@K and clustering NMI;
 - `distill`: a teacher–student `Trainer` base, soft-target KL and attention transfer;
 - `unlearning`: unlearning baselines (fine-tune, gradient ascent, random labels, retrain) and metrics (UA, RA, TA,
   MIA-efficacy, Avg. Gap);
 - `masks`: weight masks as `torch.nn.utils.parametrize` parametrizations (magnitude masks, exact top-k, learned
-  score masks with a straight-through gradient), baking to vanilla weights, sparsity statistics, mask files.
+  score masks with a straight-through gradient), baking to vanilla weights, sparsity statistics, mask files;
+- `federated`: federated learning in one process — client updates, the `Aggregator` interface with FedAvg,
+  participation patterns (Bernoulli, Markov, cyclic), `simulate_federated` with bits uploaded;
+- `flower`: the same aggregators as a Flower `Strategy` (`AggregatorStrategy`; optional extra `federated`).
 
 A shared block with public names or Auto classes declares them here, once.
 """

@@ -1,12 +1,15 @@
-"""Class-structured subsets of a labelled set: imbalanced training sets and seen/unseen class splits.
+"""Class-structured subsets of a labelled set: imbalanced training sets, seen/unseen class splits, client splits.
 
 - [`step_imbalance`]: keep every example of the majority classes and `minority_count` of each minority class (the
   "step" imbalance of imbalanced-learning benchmarks);
 - [`long_tail_imbalance`]: class c keeps n_max · ratio^(−c/(C−1)) examples (the exponential profile of CIFAR-LT);
 - [`class_split`]: the examples of the seen classes and of the unseen ones (zero-shot retrieval, novel class
-  discovery), with the unseen labels optionally renumbered from 0.
+  discovery), with the unseen labels optionally renumbered from 0;
+- [`shards_per_client_split`], [`dirichlet_split`]: non-IID client datasets for federated learning (a few label
+  shards per client; Dirichlet class proportions).
 
-All functions take numpy or torch integer labels and return sorted numpy index arrays, so they index either.
+All functions take numpy or torch integer labels and return sorted numpy index arrays (one per client for the
+client splits), so they index either.
 
 Example:
 
@@ -87,3 +90,51 @@ def class_sizes(labels, num_classes: int) -> np.ndarray:
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(f"labels must lie in [0, {num_classes})")
     return np.bincount(labels, minlength=num_classes)
+
+
+def _check_count(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def shards_per_client_split(labels, num_clients: int, classes_per_client: int, *, seed: int = 0) -> list[np.ndarray]:
+    """Non-IID client datasets where each client holds examples of about `classes_per_client` classes.
+
+    The pathological split of federated benchmarks (McMahan et al., 2017): sort the examples by label, cut them into
+    `num_clients · classes_per_client` equal shards and deal `classes_per_client` random shards to each client.
+    Every example goes to exactly one client. Returns one sorted index array per client.
+    """
+    labels = _labels(labels)
+    num_clients = _check_count("num_clients", num_clients)
+    classes_per_client = _check_count("classes_per_client", classes_per_client)
+    shards = num_clients * classes_per_client
+    if shards > labels.size:
+        raise ValueError(f"{shards} shards need at least as many examples, got {labels.size}")
+    rng = np.random.default_rng(seed)
+    # Stable sort by label, random order within a label, so shards are label-pure wherever the sizes allow.
+    order = np.lexsort((rng.permutation(labels.size), labels))
+    pieces = np.array_split(order, shards)
+    dealt = rng.permutation(shards).reshape(num_clients, classes_per_client)
+    return [np.sort(np.concatenate([pieces[s] for s in row])) for row in dealt]
+
+
+def dirichlet_split(labels, num_clients: int, alpha: float, *, seed: int = 0) -> list[np.ndarray]:
+    """Non-IID client datasets whose class proportions are drawn from Dirichlet(α) per class (Hsu et al., 2019).
+
+    For each class, its examples are divided among the clients in proportions q ~ Dir(α·1); small α gives clients
+    dominated by few classes, large α approaches an IID split. Every example goes to exactly one client (a client
+    may receive none). Returns one sorted index array per client.
+    """
+    labels = _labels(labels)
+    num_clients = _check_count("num_clients", num_clients)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)) or not alpha > 0:
+        raise ValueError(f"alpha must be a number > 0, got {alpha!r}")
+    rng = np.random.default_rng(seed)
+    owned: list[list[np.ndarray]] = [[] for _ in range(num_clients)]
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        cuts = (np.cumsum(rng.dirichlet(np.full(num_clients, float(alpha)))) * members.size).astype(int)[:-1]
+        for client, part in enumerate(np.split(members, cuts)):
+            owned[client].append(part)
+    return [np.sort(np.concatenate(parts)).astype(np.int64) for parts in owned]

@@ -43,3 +43,30 @@ def test_errors():
         class_split(LABELS, range(10))
     with pytest.raises(TypeError, match="1-D integer"):
         class_split(LABELS.astype(float), [0])
+
+
+def test_client_splits_partition_the_examples():
+    from hf_methods.common.splits import dirichlet_split, shards_per_client_split
+
+    labels = np.repeat(np.arange(10), 30)
+    shards = shards_per_client_split(labels, num_clients=10, classes_per_client=2, seed=0)
+    assert len(shards) == 10
+    assert np.array_equal(np.sort(np.concatenate(shards)), np.arange(labels.size))
+    # 30 examples per class and 20 shards of 15: every shard is label-pure, so a client has at most 2 classes.
+    assert all(len(np.unique(labels[s])) <= 2 for s in shards)
+    parts = dirichlet_split(labels, num_clients=5, alpha=0.1, seed=0)
+    assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(labels.size))
+    iid = dirichlet_split(labels, num_clients=5, alpha=1000.0, seed=0)
+    assert all(abs(len(p) - 60) < 15 for p in iid)
+
+    def dominant_share(split):
+        return np.mean([np.bincount(labels[p], minlength=10).max() / len(p) for p in split if len(p)])
+
+    # Small alpha: clients are dominated by a few classes; large alpha: about 1/10 of each class.
+    assert dominant_share(iid) < 0.15 < 0.3 < dominant_share(parts)
+    with pytest.raises(ValueError, match="num_clients"):
+        shards_per_client_split(labels, num_clients=0, classes_per_client=2)
+    with pytest.raises(ValueError, match="shards"):
+        shards_per_client_split(labels[:5], num_clients=3, classes_per_client=2)
+    with pytest.raises(ValueError, match="alpha"):
+        dirichlet_split(labels, num_clients=3, alpha=0)
