@@ -133,6 +133,10 @@ def cmd_push(args) -> int:
     except (ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `hf-methods list | head`: the reader left; exit quietly as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     print(f"pushed {args.folder} to {url}")
     return 0
 
@@ -280,12 +284,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # inside the try: a reader that left shows up here, not at interpreter exit
+        return code
     except ValueError as err:  # unknown slug / kind: a clear message, not a traceback
         if os.environ.get("HF_METHODS_DEBUG"):
             raise
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `hf-methods list | head`: the reader left; exit quietly as Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

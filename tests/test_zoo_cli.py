@@ -89,3 +89,14 @@ def test_readme_table_is_generated_from_the_catalogue(repo_root):
     assert table.count("\n") == 65
     readme = (repo_root / "README.md").read_text()
     assert table in readme, "README.md's method table is stale: run `make readme`"
+
+
+def test_cli_output_into_a_closed_pipe_exits_quietly():
+    # `hf-methods list | head -1`: the reader closes the pipe early; no BrokenPipeError traceback.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hf_methods.cli", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    proc.stdout.close()  # closed before the command writes anything
+    stderr = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr

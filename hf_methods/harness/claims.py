@@ -448,6 +448,47 @@ class ClaimRun:
         plt.close(fig)
         return path
 
+    def plot_points(
+        self, name: str, metrics: Sequence[str], *, methods: Sequence[str] | None = None, **labels
+    ) -> Path:
+        """One panel per metric: each method's recorded per-unit values as dots, their mean and bootstrap 95% interval.
+
+        Args:
+            name: the plot's name (`<results>/<slug>-<name>.png`).
+            metrics: recorded metrics to show, one panel each.
+            methods: the methods to show, in order (default: every method that recorded the metric).
+            labels: `title`, and `ylabel_<metric>` for a panel's y label (default: the metric's name).
+        """
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        metrics = list(metrics)
+        if not metrics:
+            raise ValueError("plot_points needs at least one metric")
+        fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 + 2.6 * len(metrics), 3.8), squeeze=False)
+        order = list(methods or self.records)
+        for ax, metric in zip(axes[0], metrics):
+            shown = [m for m in order if metric in self.records.get(m, {})]
+            if not shown:
+                raise ValueError(f"nothing recorded for metric {metric!r}")
+            for i, method in enumerate(shown):
+                values = list(self.records[method][metric].values())
+                ax.scatter([i] * len(values), values, s=14, alpha=0.6, color=f"C{order.index(method)}")
+                mean = statistics.fmean(values)
+                low, high = bootstrap_interval(values)
+                ax.errorbar([i + 0.18], [mean], yerr=[[mean - low], [high - mean]], fmt="o", color="black", capsize=4)
+            ax.set_xticks(range(len(shown)), shown, rotation=20, ha="right")
+            ax.set_ylabel(labels.get(f"ylabel_{metric}", metric))
+            ax.grid(alpha=0.3, axis="y")
+        fig.suptitle(labels.get("title", f"{self.slug}: per-seed values, mean and 95% bootstrap interval"), fontsize=9)
+        fig.tight_layout()
+        path = self.plot_path(name)
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return path
+
     # ------------------------------------------------------------------------------------------- outcome
     def finish(self) -> Path:
         """Applies the rules to what was recorded, writes the results JSON and prints a summary; returns its path."""

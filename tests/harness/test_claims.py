@@ -205,3 +205,16 @@ def test_plot_curves_writes_a_png(tmp_path):
     run = claim().start(results_dir=tmp_path)
     path = run.plot_curves("curves", {"M": {"0": [(0, 1.0), (1, 0.5)], "1": [(0, 0.9), (1, 0.4)]}}, xlabel="step")
     assert path.read_bytes()[:4] == b"\x89PNG" and str(path) in run.plots
+
+
+def test_plot_points_writes_a_png_of_the_recorded_values(tmp_path):
+    run = claim().start(results_dir=tmp_path)
+    for seed, (a, b) in enumerate([(0.8, 0.7), (0.9, 0.75), (0.85, 0.72)]):
+        run.record("M", "accuracy", a, unit=seed)
+        run.record("B", "accuracy", b, unit=seed)
+    path = run.plot_points("points", ["accuracy"], methods=["B", "M"])
+    assert path.read_bytes()[:4] == b"\x89PNG" and str(path) in run.plots
+    with pytest.raises(ValueError, match="nothing recorded"):
+        run.plot_points("none", ["loss"])
+    with pytest.raises(ValueError, match="at least one metric"):
+        run.plot_points("none", [])
