@@ -312,11 +312,13 @@ def test_push_to_hub_and_load_from_a_hub_id(tmp_path, monkeypatch):
         QSTModel.from_pretrained(tiny_llama(0), "no/such/folder")
 
 
-def _trainer_run(out, max_steps, resume=None):
+def _trainer_run(out, max_steps, resume=None, trainer_class=None):
     from datasets import Dataset
     from transformers import TrainingArguments
 
     from hf_methods.adapters.qst import QSTTrainer
+
+    trainer_class = trainer_class or QSTTrainer
 
     ids = _ids(8, 12)
     data = Dataset.from_dict({"input_ids": ids.tolist(), "labels": ids.tolist()})
@@ -325,7 +327,7 @@ def _trainer_run(out, max_steps, resume=None):
         str(out), max_steps=max_steps, per_device_train_batch_size=4, learning_rate=1e-2, save_steps=1, seed=0,
         report_to=[], use_cpu=True, disable_tqdm=True, logging_steps=1,
     )  # fmt: skip
-    trainer = QSTTrainer(model=model, args=args, train_dataset=data)
+    trainer = trainer_class(model=model, args=args, train_dataset=data)
     trainer.train(resume_from_checkpoint=resume)
     return trainer, model
 
@@ -346,6 +348,32 @@ def test_trainer_saves_and_resumes_the_qst_format(tmp_path):
     _, resumed = _trainer_run(tmp_path / "run", 2, resume=str(tmp_path / "run" / "checkpoint-1"))
     for (name, a), (_, b) in zip(model.qst.state_dict().items(), resumed.qst.state_dict().items()):
         assert torch.equal(a, b), name  # the same computation on the same machine: bit-exact
+
+
+def test_plain_trainer_checkpoints_resume_and_load_with_the_config(tmp_path):
+    """A plain `transformers.Trainer` writes the side network alone as model.safetensors (no base weights): it
+    resumes from it to the uninterrupted result, and `from_pretrained(..., config=)` reads it."""
+    from safetensors.torch import load_file
+    from transformers import Trainer
+
+    trainer, model = _trainer_run(tmp_path / "run", 2, trainer_class=Trainer)
+    trainer.save_model(tmp_path / "final")
+    saved = load_file(str(tmp_path / "final" / "model.safetensors"))
+    assert saved.keys() == {f"qst.{k}" for k in model.qst.state_dict()}  # side network only
+    config = QSTConfig(reduction_factor=4, adapter_rank=8)
+    loaded = QSTModel.from_pretrained(tiny_llama(0), tmp_path / "final", config=config)
+    ids = _ids()
+    with torch.no_grad():
+        assert torch.equal(loaded(ids).logits, model.eval()(ids).logits)
+    _, resumed = _trainer_run(
+        tmp_path / "run", 2, resume=str(tmp_path / "run" / "checkpoint-1"), trainer_class=Trainer
+    )
+    for (name, a), (_, b) in zip(model.qst.state_dict().items(), resumed.qst.state_dict().items()):
+        assert torch.equal(a, b), name
+    with pytest.raises(ValueError, match="does not hold a side network built with this config"):
+        QSTModel.from_pretrained(tiny_llama(0), tmp_path / "final", config=QSTConfig(reduction_factor=8))
+    with pytest.raises(TypeError, match="QSTConfig"):
+        QSTModel.from_pretrained(tiny_llama(0), tmp_path / "final", config={"r": 4})
 
 
 def test_plain_trainer_output_points_to_qst_trainer(tmp_path):

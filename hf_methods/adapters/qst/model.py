@@ -514,6 +514,7 @@ class QSTModel(nn.Module):
         cache_dir: str | Path | None = None,
         local_files_only: bool = False,
         force_download: bool = False,
+        config: QSTConfig | None = None,
     ) -> QSTModel:
         """Attaches a saved side network (a `save_pretrained` folder or a Hub repo) to `base_model`.
 
@@ -524,8 +525,13 @@ class QSTModel(nn.Module):
                 `"namespace/name"` of a Hub repo holding them (downloaded with `huggingface_hub.hf_hub_download`).
             is_trainable (`bool`, *optional*, defaults to `False`): keep the side network trainable (as PEFT).
             revision, token, cache_dir, local_files_only, force_download: passed to `hf_hub_download` for a Hub id.
+            config (`QSTConfig`, *optional*): only for a folder written by a plain `transformers.Trainer`
+                (`save_model` or a checkpoint: a `model.safetensors` of `qst.*` tensors and no `qst_config.json`):
+                the settings the side network was built with. A folder with its own `qst_config.json` refuses it.
         """
         _check_base_model(base_model)
+        if config is not None:
+            return cls._from_trainer_folder(base_model, Path(model_id).expanduser(), config, is_trainable)
         hub_kwargs = {
             "revision": revision,
             "token": token,
@@ -537,6 +543,36 @@ class QSTModel(nn.Module):
         config = QSTConfig.from_pretrained(config_file)
         model = cls(base_model, config)
         model.qst.load_state_dict(read_side_weights(weights_file, device=str(model.device)), strict=True)
+        model.qst.requires_grad_(is_trainable)
+        if not is_trainable:
+            model.eval()
+        return model
+
+    @classmethod
+    def _from_trainer_folder(cls, base_model, folder: Path, config: QSTConfig, is_trainable: bool) -> QSTModel:
+        """`from_pretrained` for the `model.safetensors` a plain `transformers.Trainer` writes for a `QSTModel`."""
+        from .config import CONFIG_NAME
+
+        if not isinstance(config, QSTConfig):
+            raise TypeError(f"config must be a QSTConfig, got {type(config).__name__}")
+        if (folder / CONFIG_NAME).is_file():
+            raise ValueError(f"{folder} holds its own {CONFIG_NAME}: load it without config=")
+        file = folder / "model.safetensors"
+        if not file.is_file():
+            raise FileNotFoundError(f"no model.safetensors in {folder}: not a folder written by transformers.Trainer")
+        model = cls(base_model, config)
+        tensors = read_side_weights(file, device=str(model.device))
+        state = {k.removeprefix("qst."): v for k, v in tensors.items()}
+        expected = {k: tuple(v.shape) for k, v in model.qst.state_dict().items()}
+        found = {k: tuple(v.shape) for k, v in state.items()}
+        if found != expected:
+            missing, unexpected = sorted(expected.keys() - found), sorted(found.keys() - expected)
+            reshaped = sorted(k for k in expected.keys() & found.keys() if expected[k] != found[k])
+            raise ValueError(
+                f"{file} does not hold a side network built with this config: missing {missing[:5]}, "
+                f"unexpected {unexpected[:5]}, other shapes {reshaped[:5]}"
+            )
+        model.qst.load_state_dict(state, strict=True)
         model.qst.requires_grad_(is_trainable)
         if not is_trainable:
             model.eval()
@@ -572,7 +608,8 @@ def _resolve_saved_files(model_id: str | Path, hub_kwargs: dict) -> tuple[Path, 
             if (path / "model.safetensors").is_file():
                 hint = (
                     " It holds a model.safetensors, as a plain transformers.Trainer writes for a model that is not a "
-                    "PreTrainedModel: train with hf_methods.adapters.qst.QSTTrainer to save the QST format."
+                    "PreTrainedModel: pass the QSTConfig it was trained with (from_pretrained(base, folder, "
+                    "config=...)), or train with hf_methods.adapters.qst.QSTTrainer to save the QST format."
                 )
             raise FileNotFoundError(f"no {CONFIG_NAME} in {path}: not a saved QST side network.{hint}")
         if not weights_file.is_file():

@@ -1,8 +1,9 @@
 """`transformers.Trainer` for QST: `save_model` and every checkpoint write the QST format, and resuming reads it.
 
 `Trainer` hands `save_pretrained` only to a `PreTrainedModel` or a PEFT model; any other module, `QSTModel` among
-them, gets its `state_dict()` written as `model.safetensors`, which `QSTModel.from_pretrained` cannot read (no
-config). `QSTTrainer` changes exactly that: saving goes through `QSTModel.save_pretrained` (`qst_config.json` +
+them, gets its `state_dict()` (the side network only) written as `model.safetensors` without the QST config: a plain
+`Trainer` resumes from such checkpoints, and `QSTModel.from_pretrained(base, folder, config=qst_config)` reads them
+given the config. `QSTTrainer` writes the self-describing QST format instead: saving goes through `QSTModel.save_pretrained` (`qst_config.json` +
 `qst_model.safetensors`, side network only) and loading a checkpoint (resume, `load_best_model_at_end`) reads
 `qst_model.safetensors` back into the side network. Everything else is `Trainer`'s own.
 
