@@ -97,6 +97,11 @@ def main(argv=None) -> None:
     tokenizer.padding_side = "left"
     records, t0 = [], time.time()
     names = list(DECODING)
+    # Each finished batch is kept under <output>.parts/ so an interrupted build resumes where it stopped (every batch
+    # has its own seed, so the result does not depend on where it was interrupted); removed once the JSONL is written.
+    out = Path(args.output_dir)
+    parts = out / f"{Path(args.output_name).stem}.parts"
+    parts.mkdir(parents=True, exist_ok=True)
     for d_index, domain in enumerate(DOMAINS):
         chosen = select_paragraphs(
             tokenizer, domain, args.per_domain, args.opening_tokens + args.new_tokens, args.seed + d_index
@@ -108,6 +113,12 @@ def main(argv=None) -> None:
             idx = [i for i, n in jobs if n == name]
             for start in range(0, len(idx), args.batch_size):
                 batch = idx[start : start + args.batch_size]
+                part = parts / f"{domain}-{name}-{start}.json"
+                if part.is_file():
+                    records.extend(json.loads(part.read_text()))
+                    print(f"{domain} {name} {start + len(batch)}/{len(idx)}: kept from an earlier run", flush=True)
+                    continue
+                batch_records = []
                 openings = [chosen[i][1][: args.opening_tokens] for i in batch]
                 enc = tokenizer.pad({"input_ids": openings}, return_tensors="pt")
                 set_seed(args.seed * 1000 + d_index * 100 + start + names.index(name))
@@ -129,7 +140,7 @@ def main(argv=None) -> None:
                     human_ids = chosen[i][1][args.opening_tokens : args.opening_tokens + n_new]
                     opening = tokenizer.decode(opening_ids)
                     common = {"domain": domain, "opening_id": f"{domain}-{i:03d}", "opening": opening}
-                    records.append(
+                    batch_records.append(
                         {
                             **common,
                             "id": f"{domain}-{i:03d}-h",
@@ -138,7 +149,7 @@ def main(argv=None) -> None:
                             "text": tokenizer.decode(opening_ids + human_ids),
                         }
                     )
-                    records.append(
+                    batch_records.append(
                         {
                             **common,
                             "id": f"{domain}-{i:03d}-m",
@@ -147,10 +158,12 @@ def main(argv=None) -> None:
                             "text": tokenizer.decode(opening_ids + gen),
                         }
                     )
+                tmp = part.with_suffix(".tmp")
+                tmp.write_text(json.dumps(batch_records, ensure_ascii=False))
+                tmp.replace(part)
+                records.extend(batch_records)
                 print(f"{domain} {name} {start + len(batch)}/{len(idx)} ({time.time() - t0:.0f}s)", flush=True)
     records.sort(key=lambda r: r["id"])
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     with open(out / args.output_name, "w") as f:
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
@@ -169,6 +182,9 @@ def main(argv=None) -> None:
         else f"{Path(args.output_name).stem}-build_info.json"
     )
     (out / info).write_text(json.dumps(meta, indent=2) + "\n")
+    for part in parts.glob("*.json"):
+        part.unlink()
+    parts.rmdir()
     print(f"wrote {len(records)} records to {out / args.output_name} in {time.time() - t0:.0f}s")
 
 
