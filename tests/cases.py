@@ -401,7 +401,19 @@ CASE_LISTS = {
 }
 
 
+# The lists are handed out through the module's `__getattr__`, filled on first access: a `cases_<slug>.py` named on
+# the pytest command line is imported before this module, and importing it again from here at import time would see
+# it half-initialised (its lists not yet defined) and silently drop its cases.
+for _name in CASE_LISTS:
+    del globals()[_name]
+_discovered = False
+
+
 def _discover() -> None:
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
     from pathlib import Path
 
     for path in sorted(Path(__file__).parent.glob("*/cases_*.py")):
@@ -410,4 +422,8 @@ def _discover() -> None:
             cases.extend(getattr(module, list_name, []))
 
 
-_discover()
+def __getattr__(name: str):
+    if name in CASE_LISTS:
+        _discover()
+        return CASE_LISTS[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
