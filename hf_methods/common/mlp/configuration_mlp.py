@@ -32,12 +32,14 @@ class MLPConfig(PreTrainedConfig):
         input_size: int = 64,
         hidden_sizes: list[int] | None = None,
         hidden_act: str = "tanh",
-        num_labels: int = 10,
+        num_labels: int | None = None,
         dropout: float = 0.0,
         initializer_range: float = 0.0,
         **kwargs,
     ):
         hidden_sizes = [256, 256] if hidden_sizes is None else [int(h) for h in hidden_sizes]
+        if num_labels is None:  # a saved config stores `id2label`, not `num_labels`
+            num_labels = len(kwargs["id2label"]) if kwargs.get("id2label") else 10
         if input_size <= 0:
             raise ValueError(f"input_size must be positive, got {input_size}")
         if any(h <= 0 for h in hidden_sizes):
