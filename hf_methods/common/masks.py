@@ -189,9 +189,16 @@ def masks_of(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def bake(model: nn.Module) -> nn.Module:
-    """Remove every parametrization, writing the effective (masked / reparameterized) weights as plain tensors."""
+    """Remove every parametrization, writing the effective (masked / reparameterized) weights as plain tensors.
+
+    Safe on a `copy.deepcopy` of a parametrized model: the copy shares its modules' generated `Parametrized*` class
+    with the original, and removing a parametrization deletes the tensor's property from that class, so each module
+    gets its own copy of the class first (the original keeps working).
+    """
     for module in list(model.modules()):
         if parametrize.is_parametrized(module):
+            cls = module.__class__
+            module.__class__ = type(cls.__name__, cls.__bases__, dict(cls.__dict__))
             for tensor_name in list(module.parametrizations.keys()):
                 parametrize.remove_parametrizations(module, tensor_name, leave_parametrized=True)
     return model

@@ -91,3 +91,18 @@ def test_errors(tmp_path):
         apply_masks(model, {"0.bias": torch.ones(8, dtype=torch.bool)})
     with pytest.raises(FileNotFoundError, match="no mask file"):
         load_masks(tmp_path)
+
+
+def test_bake_of_a_deepcopy_leaves_the_original_working():
+    import copy
+
+    from hf_methods.common.masks import apply_masks, bake
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3))
+    mask = torch.tensor([[1, 0, 1], [0, 1, 0], [1, 1, 1]], dtype=torch.bool)
+    apply_masks(model, {"0.weight": mask})
+    baked = bake(copy.deepcopy(model))
+    x = torch.rand(2, 3)
+    assert type(baked[0]) is torch.nn.Linear
+    torch.testing.assert_close(model(x), baked(x))  # the original still computes with its mask
+    assert torch.equal(model[0].weight == 0, ~mask)
