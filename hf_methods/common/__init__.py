@@ -1,6 +1,6 @@
 """Building blocks shared by two or more methods; no method-specific logic.
 
-- `data`: offline datasets and models (digits, MNIST, corpora, WordNet, SmolLM2, MiniLM) with clear errors;
+- `data`: offline datasets and models (digits, MNIST, corpora, WordNet, speech clips, SmolLM2, MiniLM) with clear errors;
 - `tiny`: tiny transformers configs and models built in code (the test and claim bases);
 - `markov`: Markov-chain languages (synthetic token data with a known distribution);
 - `layers`: parsing layer selections such as `"22-29"` or `"last4"`;

@@ -127,6 +127,42 @@ def load_fashion_mnist(split: str = "train", flatten: bool = False) -> ArraySpli
     return _idx_split(folder, prefix, flatten)
 
 
+SPEECH_DIR = Path("/usr/share/pocketsphinx/test/data/librivox")
+
+
+@dataclass
+class SpeechClip:
+    """One recorded utterance: mono float32 samples in [−1, 1], the sample rate, the transcript and an id."""
+
+    waveform: np.ndarray
+    sampling_rate: int
+    text: str
+    id: str
+
+
+def load_speech_clips() -> list[SpeechClip]:
+    """The five 16 kHz LibriVox sentences (read speech, 4–7 s each) with their transcripts, from the Debian package
+    `pocketsphinx-testdata`: real speech for smoke runs of the speech models (far too few to train on)."""
+    import wave
+
+    transcripts = SPEECH_DIR / "transcription"
+    if not transcripts.is_file():
+        raise AssetNotFoundError("LibriVox speech clips", "apt-get install -y pocketsphinx-testdata")
+    clips = []
+    for line in transcripts.read_text().splitlines():
+        match = re.fullmatch(r"<s> (.*) </s> \((.+)\)", line.strip())
+        if match is None:
+            continue
+        text, clip_id = match.groups()
+        with wave.open(str(SPEECH_DIR / f"{clip_id}.wav")) as f:
+            if f.getnchannels() != 1 or f.getsampwidth() != 2:
+                raise ValueError(f"{clip_id}.wav: expected 16-bit mono, got {f.getnchannels()} channels")
+            rate, frames = f.getframerate(), f.readframes(f.getnframes())
+        samples = np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
+        clips.append(SpeechClip(waveform=samples, sampling_rate=rate, text=text, id=clip_id))
+    return clips
+
+
 def _check_split(split: str) -> str:
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")

@@ -107,3 +107,15 @@ def test_minilm_embeds():
     emb = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
     assert emb.shape == (3, 384)
     assert emb[0] @ emb[1] > emb[0] @ emb[2]
+
+
+@pytest.mark.assets
+def test_speech_clips_are_16k_mono_with_transcripts():
+    from hf_methods.common.data import load_speech_clips
+
+    clips = load_speech_clips()
+    assert len(clips) == 5
+    for clip in clips:
+        assert clip.sampling_rate == 16000 and clip.waveform.dtype == np.float32 and clip.waveform.ndim == 1
+        assert 2 * 16000 < len(clip.waveform) < 10 * 16000 and np.abs(clip.waveform).max() <= 1.0
+        assert clip.text and clip.text == clip.text.lower()
