@@ -132,33 +132,6 @@ PLANNED = (
         ),
     ),
     Method(
-        slug="hidenseek",
-        paper_id="P14",
-        title="HideNseek: Federated Lottery Ticket via Server-side Pruning and Sign Supermask",
-        arxiv="2206.04385",
-        official_code=None,
-        kind="training",
-        tags=("federated-learning", "pruning", "supermask", "lottery-ticket"),
-        entry_points=(
-            "hf_methods.training.hidenseek:HideNseekFederatedTrainer",
-            "hf_methods.training.hidenseek:SignSupermaskLinear",
-            "hf_methods.training.hidenseek:synflow_prune",
-        ),
-        recipe="recipes/hidenseek.py",
-        claim=(
-            "Server-side SynFlow pruning plus client sign supermasks beats binary-supermask federated pruning in "
-            "accuracy and communication (up to +40.6% accuracy, −39.7% communication); on non-IID digits with 10 "
-            "clients the check asserts ≥0.05 over a binary supermask and ≥0.80 accuracy, one bit per kept weight, "
-            "data-agnostic masks and no layer collapse."
-        ),
-        usage=(
-            "mask = synflow_prune(model, density=0.2, iterations=100)\n"
-            "fl = HideNseekFederatedTrainer(model, clients, density=0.2, rounds=30, local_epochs=2)\n"
-            "global_model = fl.fit(); global_model.export_dense().save_pretrained('out')"
-        ),
-        notes="No official code found: the server aggregation of sign masks is a reconstruction from the paper text.",
-    ),
-    Method(
         slug="d2nwg",
         paper_id="P15",
         title="Diffusion-Based Neural Network Weights Generation",
@@ -371,27 +344,6 @@ PLANNED = (
         notes="No public repository (supplementary material only): the JAX/neural-tangents code is ported to torch.",
     ),
     Method(
-        slug="rws",
-        paper_id="P28",
-        title="Robust Weight Signatures: Gaining Robustness as Easy as Patching Weights?",
-        arxiv="2302.12480",
-        official_code="VITA-Group/Robust_Weight_Signatures",
-        kind="adapters",
-        tags=("robustness", "task-vectors", "weight-patching"),
-        entry_points=("hf_methods.adapters.rws:RobustWeightSignature",),
-        recipe="recipes/rws.py",
-        claim=(
-            "Corruption robustness lives in shallow-layer weight differences that can be extracted, scaled, patched "
-            "into a clean model and transferred; on a tiny digits CNN the check asserts patching the conv layers adds "
-            "≥10 points noisy accuracy at ≤3 clean points, monotone scaling, exact removal and ≥5 points on transfer."
-        ),
-        venue="ICML 2023",
-        usage=(
-            "rws = RobustWeightSignature.extract(clean_model, noisy_model, pretrained, n_shallow_layers=2)\n"
-            "rws.apply(model, scale=1.0); rws.remove(model); rws.save_pretrained('rws-gaussian-noise')"
-        ),
-    ),
-    Method(
         slug="deep_ntk",
         paper_id="P29",
         title="Wide and Deep Neural Networks Achieve Optimality for Classification",
@@ -515,34 +467,6 @@ PLANNED = (
         notes="Theory paper without code; sklearn's FactorAnalysis and GaussianMixture serve as test references.",
     ),
     Method(
-        slug="weight_matching",
-        paper_id="P37",
-        title="Analysis of Linear Mode Connectivity via Permutation-Based Weight Matching",
-        arxiv="2402.04051",
-        official_code=None,
-        kind="adapters",
-        tags=("model-merging", "mode-connectivity", "permutation"),
-        entry_points=(
-            "hf_methods.adapters.weight_matching:weight_matching",
-            "hf_methods.adapters.weight_matching:apply_permutation",
-            "hf_methods.adapters.weight_matching:interpolation_barrier",
-            "hf_methods.adapters.weight_matching:singular_vector_alignment",
-        ),
-        recipe="recipes/weight_matching.py",
-        claim=(
-            "Weight matching reaches linear mode connectivity by aligning the dominant singular directions rather "
-            "than by reducing L2 distance; on two digits MLPs the check asserts the barrier at least halves, singular "
-            "values are unchanged by the permutation, top singular vectors align far better than bottom ones, and a "
-            "3-model merge beats naive averaging."
-        ),
-        venue="ICLR 2025",
-        usage=(
-            "perm = weight_matching(mlp_a, mlp_b); mlp_b_p = apply_permutation(mlp_b, perm)\n"
-            "barrier = interpolation_barrier(mlp_a, mlp_b_p, test_dl)"
-        ),
-        notes="No official code: weight matching follows Git Re-Basin; the R ≥ 0.8 threshold is yet to be calibrated.",
-    ),
-    Method(
         slug="presto",
         paper_id="P40",
         title="Predicting Rare Events by Shrinking Towards Proportional Odds",
@@ -569,26 +493,6 @@ PLANNED = (
             "PrestoFISTA(m, lam=0.01).fit(X, y); probs = m(X).probs"
         ),
         notes="The official code is R (ordinalNet); this is a pure torch/numpy FISTA port.",
-    ),
-    Method(
-        slug="fedau",
-        paper_id="P41",
-        title="A Lightweight Method for Tackling Unknown Participation Statistics in Federated Averaging",
-        arxiv="2306.03401",
-        official_code="IBM/fedau",
-        kind="training",
-        tags=("federated-learning", "aggregation", "client-participation"),
-        entry_points=("hf_methods.training.fedau:FedAUAggregator",),
-        recipe="recipes/fedau.py",
-        claim=(
-            "Online inverse-participation aggregation weights let FedAvg converge to the true objective under "
-            "unknown, heterogeneous participation; on a 40-client least-squares problem the check asserts FedAU ends "
-            "≤0.3x as far from the optimum as FedAvg and within 1.5x of the known-probability oracle."
-        ),
-        usage=(
-            "agg = FedAUAggregator(num_clients=50, cutoff_K=None)\n"
-            "w = simulate_federated(model_init, clients, participation=bernoulli(p), aggregator=agg, rounds=2000)"
-        ),
     ),
     Method(
         slug="binary_continual",
@@ -856,59 +760,6 @@ PLANNED = (
         usage=(
             "loss_s = shrink_loss(p_w.detach(), aux_logits_s, threshold=0.95)\n"
             "model = AuxHeadWrapper(backbone, num_labels=10)"
-        ),
-    ),
-    Method(
-        slug="mixturegrowth",
-        paper_id="P58",
-        title="MixtureGrowth: Growing Neural Networks by Recombining Learned Parameters",
-        arxiv="2311.04251",
-        official_code="chaudatascience/mixturegrowth",
-        kind="training",
-        tags=("network-growth", "parameter-templates", "efficiency"),
-        entry_points=(
-            "hf_methods.training.mixturegrowth:TemplateMixingConfig",
-            "hf_methods.training.mixturegrowth:TemplateMixingMLP",
-            "hf_methods.training.mixturegrowth:grow_mixture",
-            "hf_methods.training.mixturegrowth:GrowthCallback",
-        ),
-        recipe="recipes/mixturegrowth.py",
-        claim=(
-            "Growing a network by recombining trained parameter templates beats earlier growth methods by 2–2.5% "
-            "top-1 and matches a large net trained from scratch; on digits the check asserts MixtureGrowth is ≥0.1 "
-            "more accurate than random-init growth right after growing and no worse after fine-tuning."
-        ),
-        venue="WACV 2024",
-        usage=(
-            "small0 = TemplateMixingMLP(cfg_half, template_set=0)\n"
-            "small1 = TemplateMixingMLP(cfg_half, template_set=1)\n"
-            "big = grow_mixture(small0, small1, coefs='orthogonal')"
-        ),
-    ),
-    Method(
-        slug="grokking_tickets",
-        paper_id="P59",
-        title="Grokking Tickets: Lottery Tickets Accelerate Grokking",
-        arxiv="2310.19470",
-        official_code="gouki510/Grokking-Tickets",
-        kind="training",
-        tags=("grokking", "lottery-ticket", "pruning"),
-        entry_points=("hf_methods.training.grokking_tickets:GrokkingTicketsRecipe",),
-        recipe="recipes/grokking_tickets.py",
-        claim=(
-            "Magnitude-pruned lottery tickets taken after generalisation and rewound to initialisation grok much "
-            "faster than dense nets, while random masks do not; on the P48 quadratic-MLP modular-arithmetic setup the "
-            "check asserts the ticket reaches 95% test accuracy in ≤0.6x the dense steps and the random mask never "
-            "does so before the dense run."
-        ),
-        venue="TMLR",
-        usage=(
-            "report = GrokkingTicketsRecipe(model, dataset, keep=0.4, prune_at='generalized', rewind='init').run()\n"
-            "print(report.steps_to_threshold)"
-        ),
-        notes=(
-            "The official setting (lr 1e-3, p=67) does not grok within 6000 CPU steps, so the check uses the P48 "
-            "quadratic-MLP setup; later arXiv versions are retitled 'Bridging Lottery Ticket and Grokking'."
         ),
     ),
     Method(

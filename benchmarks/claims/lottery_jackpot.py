@@ -131,6 +131,9 @@ def run(claim) -> None:
         for key, value in r.items():
             if key.startswith("overlap/"):
                 claim.record("jackpot", key, value, unit=seed)
+    claim.plot_points(
+        "accuracy", ["accuracy"], methods=["dense", "magnitude", "jackpot"], ylabel_accuracy="test accuracy"
+    )
     claim.note(
         "The classifier is pruned 50% (the official code leaves the final layer dense). The 'pretrained' model is "
         "trained here (Adam, 30 epochs) since no pretrained digits model exists offline. kept_fraction_saved is "

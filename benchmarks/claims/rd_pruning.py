@@ -162,6 +162,13 @@ def run(claim):
         claim.record("RD", "reload_max_abs_diff", r["rd"]["reload_max_abs_diff"], unit=unit)
         claim.record("RD", "saved_kept_fraction", r["rd"]["saved_kept_fraction"], unit=unit)
         claim.note(f"seed {seed}: RD amounts {r['rd']['amounts']}; additivity {r['additivity']}")
+    claim.plot_points(
+        "accuracy",
+        ["test_accuracy", "test_distortion"],
+        methods=["dense", "uniform", "global", "RD"],
+        ylabel_test_accuracy="test accuracy",
+        ylabel_test_distortion="output distortion (test)",
+    )
 
 
 if __name__ == "__main__":

@@ -65,6 +65,12 @@ def run(claim):
         claim.record("WC", "near_zero_reduction", reduction, unit=f"seed{seed}")
         claim.record("WC", "bits_per_weight", wc["bits_per_weight"], unit=f"seed{seed}")
         claim.note(f"seed {seed}: learned (alpha, beta) per layer = {wc['companders']}")
+    claim.plot_points(
+        "accuracy",
+        ["accuracy", "near_zero_fraction"],
+        methods=["baseline", "WC"],
+        ylabel_near_zero_fraction="fraction of |w| < 0.01·max",
+    )
 
 
 def _train(use_compander, seed, settings):
