@@ -21,7 +21,8 @@
   score masks with a straight-through gradient), baking to vanilla weights, sparsity statistics, mask files;
 - `federated`: federated learning in one process — client updates, the `Aggregator` interface with FedAvg,
   participation patterns (Bernoulli, Markov, cyclic), `simulate_federated` with bits uploaded;
-- `flower`: the same aggregators as a Flower `Strategy` (`AggregatorStrategy`; optional extra `federated`).
+- `flower`: the same aggregators as a Flower `Strategy` (`AggregatorStrategy`; optional extra `federated`);
+- `packing`: low-bit integer codes packed into a byte stream (quantised weights saved at their real size).
 
 A shared block with public names or Auto classes declares them here, once.
 """

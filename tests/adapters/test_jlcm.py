@@ -24,11 +24,9 @@ from hf_methods.adapters.jlcm import (
     load_codebook_model,
     mapping_weight,
     neuron_groups,
-    pack_indices,
     permute_neurons,
     reorder_neurons,
     save_codebook_model,
-    unpack_indices,
 )
 
 
@@ -51,18 +49,6 @@ def logits(model, x):
 
 
 # ------------------------------------------------------------------------------------------------- bit packing
-
-
-@pytest.mark.parametrize("bits", [1, 2, 3, 4, 5, 8])
-def test_pack_indices_matches_bit_string_reference(bits):
-    g = torch.Generator().manual_seed(bits)
-    indices = torch.randint(0, 2**bits, (5, 7), generator=g).to(torch.uint8)
-    stream = "".join(format(int(v), f"0{bits}b") for v in indices.reshape(-1).tolist())
-    stream += "0" * (-len(stream) % 8)
-    expected = [int(stream[i : i + 8], 2) for i in range(0, len(stream), 8)]
-    packed = pack_indices(indices, bits)
-    assert packed.dtype == torch.uint8 and packed.tolist() == expected
-    assert torch.equal(unpack_indices(packed, bits, (5, 7)), indices)
 
 
 # ------------------------------------------------------------------------------------------- mapping gradient
@@ -367,10 +353,6 @@ def test_reorder_and_layer_errors():
         CodebookLinear(4, 5, bits=2, group_sizes=[2, 2])
     with pytest.raises(TypeError, match="linear"):
         CodebookLinear.from_linear(nn.Conv1d(2, 2, 1), bits=2, group_sizes=[2])
-    with pytest.raises(ValueError, match="indices"):
-        pack_indices(torch.tensor([4], dtype=torch.uint8), 2)
-    with pytest.raises(ValueError, match="packed"):
-        unpack_indices(torch.zeros(3, dtype=torch.uint8), 2, (4, 4))
 
 
 def test_file_and_model_errors(tmp_path):

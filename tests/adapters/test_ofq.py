@@ -27,7 +27,6 @@ from hf_methods.adapters.ofq import (
     statsq_codes,
     statsq_quantize,
 )
-from hf_methods.adapters.ofq.modeling import _pack, _unpack
 
 
 def _vit(seed=0, **kwargs):
@@ -326,16 +325,6 @@ def test_weight_only_bake_saves_and_reloads_with_plain_transformers(tmp_path):
         torch.testing.assert_close(reloaded(pixel_values=x).logits, expected, rtol=0, atol=0)
     fc1 = reloaded.vit.layers[0].mlp.fc1.weight
     assert all(torch.unique(row).numel() <= 4 for row in fc1)  # 2-bit levels per row
-
-
-@pytest.mark.parametrize("bits", [1, 2, 3, 4, 8])
-def test_pack_unpack_round_trip(bits):
-    codes = torch.randint(-(2 ** (bits - 1)), 2 ** (bits - 1), (37,)).float()
-    packed = _pack(codes, -(2 ** (bits - 1)), bits)
-    assert packed.dtype == torch.uint8
-    if 8 % bits == 0:
-        assert packed.numel() == math.ceil(37 * bits / 8)
-    torch.testing.assert_close(_unpack(packed, -(2 ** (bits - 1)), bits, 37), codes, rtol=0, atol=0)
 
 
 def test_packed_weights_decode_exactly_at_about_two_bits(tmp_path):

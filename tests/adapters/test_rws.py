@@ -23,7 +23,6 @@ from hf_methods.adapters.rws import (
     shallow_parameter_names,
     signatures_disabled,
 )
-from hf_methods.adapters.rws.signature import pack_codes, unpack_codes
 from hf_methods.adapters.rws.training import DigitsCNN, RWSArguments
 
 
@@ -172,14 +171,6 @@ def test_linear_quantization_matches_the_min_max_formula_and_its_error_bound():
         np.testing.assert_array_equal(codes.numpy(), expected.astype(np.uint8))
         deq = linear_dequantize(codes, low, high, bits)
         assert float((deq - x).abs().max()) <= (high - low) / levels / 2 + 1e-6
-
-
-@pytest.mark.parametrize("bits", range(1, 9))
-def test_codes_pack_into_bits_per_value_and_unpack_exactly(bits):
-    codes = torch.randint(0, 2**bits, (3, 7), generator=torch.Generator().manual_seed(bits), dtype=torch.int64)
-    packed = pack_codes(codes.to(torch.uint8), bits)
-    assert packed.numel() == -(-21 * bits // 8)
-    assert torch.equal(unpack_codes(packed, bits, (3, 7)), codes.to(torch.uint8))
 
 
 # ----------------------------------------------------------------------------------------------------- saving

@@ -22,9 +22,7 @@ _CODEBOOK = (
     "disable_codebooks",
     "load_codebook_model",
     "mapping_weight",
-    "pack_indices",
     "save_codebook_model",
-    "unpack_indices",
 )
 _REORDER = ("NeuronPair", "find_neuron_pairs", "neuron_groups", "permute_neurons", "reorder_neurons", "row_features")
 

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hf_methods.common.packing import pack_bits, unpack_bits
+
 QUANTIZED_FILE = "jlcm_quantized.safetensors"
 EXTRA_FILE = "jlcm_extra.safetensors"
 MAPPING_UPDATES = ("proximal", "ste")
@@ -307,29 +309,6 @@ def dequantize_codebooks(model: nn.Module) -> nn.Module:
 # ----------------------------------------------------------------------------------------------------- bit packing
 
 
-def pack_indices(indices: torch.Tensor, bits: int) -> torch.Tensor:
-    """The indices (values < 2^bits) as a uint8 stream of ceil(n·bits / 8) bytes, each index written as `bits` bits,
-    most significant first, in row-major order."""
-    check_bits(bits)
-    flat = indices.detach().cpu().reshape(-1).numpy().astype(np.uint16)
-    if flat.size and int(flat.max()) >= 2**bits:
-        raise ValueError(f"indices must be < 2**bits = {2**bits}, got {int(flat.max())}")
-    shifts = np.arange(bits - 1, -1, -1, dtype=np.uint16)
-    bitplanes = ((flat[:, None] >> shifts) & 1).astype(np.uint8)
-    return torch.from_numpy(np.packbits(bitplanes.reshape(-1)))
-
-
-def unpack_indices(packed: torch.Tensor, bits: int, shape) -> torch.Tensor:
-    """The inverse of [`pack_indices`]: a uint8 tensor of `shape`."""
-    check_bits(bits)
-    n = math.prod(shape)
-    if packed.numel() != math.ceil(n * bits / 8):
-        raise ValueError(f"packed holds {packed.numel()} bytes, expected {math.ceil(n * bits / 8)} for {shape}")
-    planes = np.unpackbits(packed.cpu().numpy().astype(np.uint8))[: n * bits].reshape(n, bits).astype(np.uint16)
-    values = (planes << np.arange(bits - 1, -1, -1, dtype=np.uint16)).sum(1)
-    return torch.from_numpy(values.astype(np.uint8)).reshape(tuple(shape))
-
-
 # ------------------------------------------------------------------------------------------------------- the files
 
 
@@ -353,7 +332,7 @@ def save_codebook_model(model: nn.Module, save_directory, *, save_config: bool =
             raise ValueError(f"{name}: finish the mapping search before saving")
         if not torch.equal(layer.codebook.detach(), layer.codebook.detach().half().float()):
             raise ValueError(f"{name}: codewords are not float16 values; call layer.canonicalize() before saving")
-        tensors[f"{name}.packed_indices"] = pack_indices(layer.indices, layer.bits)
+        tensors[f"{name}.packed_indices"] = pack_bits(layer.indices, layer.bits)
         tensors[f"{name}.codebook"] = layer.codebook.detach().half().cpu().contiguous()
         tensors[f"{name}.group_sizes"] = layer.group_sizes.to(torch.int32).cpu()
         shapes[name] = [layer.out_features, layer.in_features, layer.bits]
@@ -411,7 +390,7 @@ def load_codebook_model(model: nn.Module, load_directory) -> nn.Module:
         )
         with torch.no_grad():
             layer.codebook.copy_(tensors[f"{name}.codebook"].float())
-            layer.indices.copy_(unpack_indices(tensors[f"{name}.packed_indices"], bits, (out_features, in_features)))
+            layer.indices.copy_(unpack_bits(tensors[f"{name}.packed_indices"], bits, (out_features, in_features)))
             if layer.bias is not None:
                 layer.bias.copy_(extra.pop(f"{name}.bias"))
         set_submodule(model, name, layer.to(linear.weight.device))

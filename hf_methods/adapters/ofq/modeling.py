@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hf_methods.common.packing import pack_bits, unpack_bits
+
 from .quantizers import LSQQuantizer, StatsQuantizer, _check_bits
 
 __all__ = [
@@ -366,28 +368,6 @@ def merge_and_unload(model: nn.Module) -> nn.Module:
 # ------------------------------------------------------------------------------------------------------------ packing
 
 
-def _pack(codes: torch.Tensor, low: int, num_bits: int) -> torch.Tensor:
-    """Unsigned codes (q − low) packed little-endian into uint8, 8 // b per byte (b in 1, 2, 4, 8), else 1 per byte."""
-    unsigned = (codes - low).to(torch.uint8).flatten()
-    if 8 % num_bits:
-        return unsigned
-    per_byte = 8 // num_bits
-    pad = (-unsigned.numel()) % per_byte
-    unsigned = torch.cat([unsigned, unsigned.new_zeros(pad)]).reshape(-1, per_byte)
-    shifts = torch.arange(per_byte, dtype=torch.uint8) * num_bits
-    return (unsigned << shifts).sum(dim=1, dtype=torch.uint8)
-
-
-def _unpack(packed: torch.Tensor, low: int, num_bits: int, numel: int) -> torch.Tensor:
-    if 8 % num_bits:
-        unsigned = packed
-    else:
-        per_byte = 8 // num_bits
-        shifts = torch.arange(per_byte, dtype=torch.uint8) * num_bits
-        unsigned = ((packed[:, None] >> shifts) & (2**num_bits - 1)).flatten()
-    return unsigned[:numel].to(torch.float32) + low
-
-
 @torch.no_grad()
 def save_quantized_weights(model: nn.Module, folder: str | Path) -> Path:
     """Writes the integer codes (bit-packed) and float32 row scales of every quantized matrix to one safetensors file.
@@ -404,7 +384,9 @@ def save_quantized_weights(model: nn.Module, folder: str | Path) -> Path:
         quantizer = module.qk_quantizer if isinstance(module, QKReparamAttention) else module.weight_quantizer
         weight = module.qk_weight() if isinstance(module, QKReparamAttention) else module.weight
         low, _ = quantizer.levels
-        tensors[f"{name}.codes"] = _pack(quantizer.codes(weight).cpu(), low, quantizer.num_bits)
+        tensors[f"{name}.codes"] = pack_bits(
+            (quantizer.codes(weight).cpu() - low).round().to(torch.int64), quantizer.num_bits
+        )
         tensors[f"{name}.scale"] = quantizer.scale(weight).float().cpu().contiguous()
         layout[name] = {
             "shape": list(weight.shape),
@@ -434,7 +416,9 @@ def load_quantized_weights(path: str | Path) -> dict[str, torch.Tensor]:
         layout = json.loads(f.metadata()["ofq_layout"])
         for name, info in layout.items():
             numel = math.prod(info["shape"])
-            codes = _unpack(f.get_tensor(f"{name}.codes"), info["low"], info["bits"], numel).reshape(info["shape"])
+            codes = (
+                unpack_bits(f.get_tensor(f"{name}.codes"), info["bits"], (numel,)).to(torch.float32) + info["low"]
+            ).reshape(info["shape"])
             scale = f.get_tensor(f"{name}.scale")
             if info["grid"] == "statsq":
                 weights[name] = statsq_dequantize(codes, scale, info["bits"])

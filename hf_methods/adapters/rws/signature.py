@@ -35,6 +35,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from hf_methods.common.packing import pack_bits, unpack_bits
+
 CONFIG_NAME = "rws_config.json"
 WEIGHTS_NAME = "rws_signature.safetensors"
 
@@ -142,25 +144,6 @@ def linear_dequantize(codes: torch.Tensor, low: float, high: float, bits: int) -
     if high == low:
         return torch.full(codes.shape, low, dtype=torch.float32)
     return codes.to(torch.float32) / levels * (high - low) + low
-
-
-def pack_codes(codes: torch.Tensor, bits: int) -> torch.Tensor:
-    """Packs `bits`-bit codes (uint8, any shape) into a flat uint8 tensor of ⌈numel·bits/8⌉ bytes, little-endian."""
-    flat = codes.flatten().to(torch.int64)
-    shifts = torch.arange(bits, dtype=torch.int64)
-    stream = ((flat[:, None] >> shifts) & 1).flatten()
-    pad = (-stream.numel()) % 8
-    stream = torch.cat([stream, stream.new_zeros(pad)]).reshape(-1, 8)
-    return (stream << torch.arange(8, dtype=torch.int64)).sum(dim=1).to(torch.uint8)
-
-
-def unpack_codes(packed: torch.Tensor, bits: int, shape: Iterable[int]) -> torch.Tensor:
-    """The inverse of [`pack_codes`]: uint8 codes of the given shape."""
-    shape = tuple(shape)
-    numel = math.prod(shape)
-    stream = ((packed.to(torch.int64)[:, None] >> torch.arange(8, dtype=torch.int64)) & 1).flatten()
-    stream = stream[: numel * bits].reshape(numel, bits)
-    return (stream << torch.arange(bits, dtype=torch.int64)).sum(dim=1).to(torch.uint8).reshape(shape)
 
 
 # ------------------------------------------------------------------------------------------------------- the class
@@ -544,7 +527,7 @@ class RobustWeightSignature:
             bits = self.config.bits
             tensors = {}
             for name, (codes, low, high) in self.codes.items():
-                tensors[f"{name}.codes"] = pack_codes(codes, bits)
+                tensors[f"{name}.codes"] = pack_bits(codes, bits)
                 tensors[f"{name}.range"] = torch.tensor([low, high], dtype=torch.float32)
         save_file(tensors, str(folder / WEIGHTS_NAME), metadata={"format": "pt", "method": "rws"})
         (folder / CONFIG_NAME).write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
@@ -563,7 +546,7 @@ class RobustWeightSignature:
             return cls({name: tensors[name] for name in config.parameter_names}, config)
         codes, signatures = {}, {}
         for name in config.parameter_names:
-            c = unpack_codes(tensors[f"{name}.codes"], config.bits, config.shapes[name])
+            c = unpack_bits(tensors[f"{name}.codes"], config.bits, config.shapes[name])
             # float32 → Python float → float32 is exact, so the dequantized values equal the in-memory ones
             low, high = (float(v) for v in tensors[f"{name}.range"])
             codes[name] = (c, low, high)
