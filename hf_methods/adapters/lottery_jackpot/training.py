@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hf_methods.adapters.lottery_jackpot.model import LAYERWISE, JackpotMaskConfig, jackpot_swap
+from hf_methods.common.evaluation import accuracy  # noqa: F401  (re-exported for the recipe, claim and tests)
 from hf_methods.harness.recipe import RecipeArguments
 
 NUM_CLASSES = 10
@@ -69,15 +70,6 @@ def digits_tensors(seed: int = 0):
     train, test = load_digits(test_size=0.2, seed=seed)
     as_t = lambda s: (torch.as_tensor(s.x, dtype=torch.float32), torch.as_tensor(s.y, dtype=torch.long))  # noqa: E731
     return as_t(train), as_t(test)
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    was_training = model.training
-    model.eval()
-    acc = (model(pixel_values=x).logits.argmax(-1) == y).float().mean().item()
-    model.train(was_training)
-    return acc
 
 
 def pretrain_digits_mlp(x, y, *, hidden_size=256, epochs=30, lr=1e-3, batch_size=64, seed=0):

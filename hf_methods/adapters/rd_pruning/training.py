@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from hf_methods.common.evaluation import accuracy  # noqa: F401  (re-exported for the recipe, claim and tests)
 from hf_methods.harness.recipe import RecipeArguments
 
 PRUNE_KINDS = ("rd", "uniform", "global")
@@ -93,12 +94,6 @@ def train_dense(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, steps: in
         idx = torch.randint(0, len(x), (batch_size,), generator=g)
         loss = train_step(model, optimizer, x[idx], y[idx])
     return loss
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    model.eval()
-    return (model(pixel_values=x).logits.argmax(-1) == y).float().mean().item()
 
 
 def prune_copy(model: nn.Module, kind: str, target_sparsity: float, calibration, *, levels=50, worst_case=False):

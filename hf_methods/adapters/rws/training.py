@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hf_methods.common.data import load_digits
+from hf_methods.common.evaluation import accuracy
 from hf_methods.harness.recipe import RecipeArguments
 
 from .corruptions import CORRUPTIONS, apply_image_corruption
@@ -87,12 +88,6 @@ def train_classifier(
             opt.step()
     model.eval()
     return model
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    model.eval()
-    return (model(x).argmax(-1) == y).float().mean().item()
 
 
 def relative_change(a: nn.Module, b: nn.Module, reference: nn.Module) -> dict[str, float]:
