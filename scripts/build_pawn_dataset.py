@@ -41,8 +41,8 @@ def _clean(domain: str, paragraph: str) -> bool:
     if domain == "python-docs":  # skip reST tables, directives and code-heavy paragraphs
         markup = sum(paragraph.count(c) for c in "`*=|:>_")
         return markup < 0.03 * len(paragraph) and not paragraph.startswith("..")
-    if domain == "jargon":
-        return paragraph.count("=") < 5 and ":" in paragraph[:80]
+    if domain == "jargon":  # skip the ASCII-art tables of the appendices
+        return paragraph.count("=") < 5
     return True
 
 
@@ -99,8 +99,8 @@ def main(argv=None) -> None:
     names = list(DECODING)
     # Each finished batch is kept under <output>.parts/ so an interrupted build resumes where it stopped (every batch
     # has its own seed, so the result does not depend on where it was interrupted); removed once the JSONL is written.
-    out = Path(args.output_dir)
-    parts = out / f"{Path(args.output_name).stem}.parts"
+    out_dir = Path(args.output_dir)
+    parts = out_dir / f"{Path(args.output_name).stem}.parts"
     parts.mkdir(parents=True, exist_ok=True)
     for d_index, domain in enumerate(DOMAINS):
         chosen = select_paragraphs(
@@ -164,7 +164,7 @@ def main(argv=None) -> None:
                 records.extend(batch_records)
                 print(f"{domain} {name} {start + len(batch)}/{len(idx)} ({time.time() - t0:.0f}s)", flush=True)
     records.sort(key=lambda r: r["id"])
-    with open(out / args.output_name, "w") as f:
+    with open(out_dir / args.output_name, "w") as f:
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     meta = {
@@ -181,11 +181,11 @@ def main(argv=None) -> None:
         if args.output_name == "detection.jsonl"
         else f"{Path(args.output_name).stem}-build_info.json"
     )
-    (out / info).write_text(json.dumps(meta, indent=2) + "\n")
+    (out_dir / info).write_text(json.dumps(meta, indent=2) + "\n")
     for part in parts.glob("*.json"):
         part.unlink()
     parts.rmdir()
-    print(f"wrote {len(records)} records to {out / args.output_name} in {time.time() - t0:.0f}s")
+    print(f"wrote {len(records)} records to {out_dir / args.output_name} in {time.time() - t0:.0f}s")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ with 256 training images as calibration data, by
 - JLCM-STE: the same search with the plain straight-through mapping gradient (the ablation of the proximal update),
   and both searches again at 4 bits (K = 16, where jumps over several codewords are possible).
 
-Rules (fixed before the first run). The brief's accuracy rule was "JLCM ≥ k-means + 0.05, or within 0.02 of full
+Rules (fixed before the first run). The accuracy rule first drafted was "JLCM ≥ k-means + 0.05, or within 0.02 of full
 precision if k-means is already close"; a development run (a different model seed, 100) gave per-tensor k-means 0.964
 against 0.972 in full precision, i.e. already close, so the rule applied is the second branch, with JLCM no worse
 than either baseline and the held-out output error as the discriminating measurement:

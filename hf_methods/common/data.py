@@ -223,7 +223,7 @@ def load_corpus(name: str, max_paragraphs: int | None = None, min_chars: int = 8
         path = Path("/usr/share/doc/jargon-text/jargon.txt.gz")
         if not path.exists():
             raise AssetNotFoundError("Jargon File", "apt-get install -y jargon-text")
-        with gzip.open(path, "rt", encoding="latin-1") as f:
+        with gzip.open(path, "rt", encoding="utf-8") as f:  # the Debian file is UTF-8 (curly quotes, dashes)
             paragraphs = re.split(r"\n\s*\n", f.read())
     elif name == "python-docs":
         root = Path("/usr/share/doc/python3.11/html/_sources")

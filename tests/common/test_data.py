@@ -119,3 +119,11 @@ def test_speech_clips_are_16k_mono_with_transcripts():
         assert clip.sampling_rate == 16000 and clip.waveform.dtype == np.float32 and clip.waveform.ndim == 1
         assert 2 * 16000 < len(clip.waveform) < 10 * 16000 and np.abs(clip.waveform).max() <= 1.0
         assert clip.text and clip.text == clip.text.lower()
+
+
+@pytest.mark.assets
+def test_jargon_file_is_decoded_as_utf8():
+    paragraphs = data.load_corpus("jargon", max_paragraphs=400)
+    text = " ".join(paragraphs)
+    assert "\u201c" in text  # curly quotes survive
+    assert "\u00e2\u0080" not in text  # no UTF-8 bytes read as Latin-1
