@@ -22,7 +22,12 @@
 - `federated`: federated learning in one process — client updates, the `Aggregator` interface with FedAvg,
   participation patterns (Bernoulli, Markov, cyclic), `simulate_federated` with bits uploaded;
 - `flower`: the same aggregators as a Flower `Strategy` (`AggregatorStrategy`; optional extra `federated`);
-- `packing`: low-bit integer codes packed into a byte stream (quantised weights saved at their real size).
+- `packing`: low-bit integer codes packed into a byte stream (quantised weights saved at their real size);
+- `augment`: random augmentations of small image batches in torch (translate, flip, brightness/contrast, noise,
+  cutout), FixMatch-style weak/strong presets and two-view pairs;
+- `contrastive`: SimCLR's NT-Xent and the supervised contrastive (SupCon) loss;
+- `ema`: exponential-moving-average (momentum) teachers on `AveragedModel`, with a `Trainer` callback;
+- `clustering`: balanced Sinkhorn–Knopp assignments and Hungarian-matched clustering accuracy.
 
 A shared block with public names or Auto classes declares them here, once.
 """
