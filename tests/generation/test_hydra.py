@@ -372,6 +372,51 @@ def test_distilled_data_stays_out_of_what_push_uploads(named_base, tmp_path):
     assert not set(data) & set(pushed)
 
 
+def test_self_distillation_resumes_after_an_interruption(named_base, tmp_path):
+    """A self-distillation stopped after its first batch keeps that batch and finishes to the uninterrupted data."""
+    from hf_methods.common.tiny import byte_tokenizer
+
+    texts = tmp_path / "texts.jsonl"
+    texts.write_text("".join(json.dumps({"text": f"line {i}: the quick brown fox"}) + "\n" for i in range(6)))
+    argv = ["--output_dir", tmp_path / "out", "--model_name_or_path", "tiny", "--dataset_name_or_path", texts]
+    argv += [
+        "--n_sequences",
+        "6",
+        "--n_eval",
+        "1",
+        "--prompt_tokens",
+        "6",
+        "--new_tokens",
+        "3",
+        "--gen_batch_size",
+        "2",
+    ]
+    args = parse_recipe_args(HydraArguments, argv, slug="hydra")
+    tokenizer = byte_tokenizer()
+    reference = self_distill(args, named_base, tokenizer, data_dir=tmp_path / "reference")
+
+    calls = {"n": 0}
+    generate = named_base.generate
+
+    def failing_generate(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return generate(*a, **k)
+
+    named_base.generate = failing_generate
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            self_distill(args, named_base, tokenizer, data_dir=tmp_path / "resumed")
+    finally:
+        named_base.generate = generate
+    kept = list((tmp_path / "resumed").glob("parts-*/*.safetensors"))
+    assert len(kept) == 1  # the first batch survived
+    resumed = self_distill(args, named_base, tokenizer, data_dir=tmp_path / "resumed")
+    assert resumed["input_ids"] == reference["input_ids"] and resumed["labels"] == reference["labels"]
+    assert not list((tmp_path / "resumed").glob("parts-*"))  # cleaned up once the dataset is written
+
+
 def test_draft_heads_repo_with_code_is_refused_unless_trusted(base, tmp_path):
     """`trust_remote_code=True` given to `generate` runs the heads' own `custom_generate/generate.py`; a `draft_heads`
     repository whose code must run is refused unless the user trusts it too."""

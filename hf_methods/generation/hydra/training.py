@@ -341,8 +341,12 @@ def self_distill(args: HydraArguments, base, tokenizer, data_dir: Path | None = 
     of the offline `--corpora`.
 
     Cached under `data_dir` (default `args.distilled_data_dir`) and reused while the data settings (`DATA_KEYS`)
-    match. Labels are -100 on the prompt: the heads learn the base's own continuations only.
+    match. Each finished generation batch is kept under `data_dir/parts-<settings hash>/` until the dataset is
+    written, so a long self-distillation (thousands of sequences on a CPU) resumes where it was interrupted. Labels
+    are -100 on the prompt: the heads learn the base's own continuations only.
     """
+    import hashlib
+
     import datasets
     from tqdm.auto import tqdm
 
@@ -370,17 +374,35 @@ def self_distill(args: HydraArguments, base, tokenizer, data_dir: Path | None = 
         )
     rows = {"input_ids": [], "labels": [], "hidden_states": []}
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    parts = data_dir / f"parts-{key}"
     for start in tqdm(range(0, len(prompts), args.gen_batch_size), desc="self-distillation", disable=not is_main):
-        batch = torch.tensor(prompts[start : start + args.gen_batch_size])  # equal lengths: no padding needed
-        out = base.generate(
-            batch,
-            attention_mask=torch.ones_like(batch),
-            do_sample=False,
-            max_new_tokens=args.new_tokens,
-            min_new_tokens=args.new_tokens,
-            pad_token_id=pad,
-        )
-        hidden = base(input_ids=out, output_hidden_states=True).hidden_states[-1]
+        part = parts / f"{start:06d}.safetensors"
+        if part.is_file():
+            from safetensors.torch import load_file
+
+            kept = load_file(str(part))
+            out, hidden = kept["input_ids"], kept["hidden_states"].float()
+        else:
+            batch = torch.tensor(prompts[start : start + args.gen_batch_size])  # equal lengths: no padding needed
+            out = base.generate(
+                batch,
+                attention_mask=torch.ones_like(batch),
+                do_sample=False,
+                max_new_tokens=args.new_tokens,
+                min_new_tokens=args.new_tokens,
+                pad_token_id=pad,
+            )
+            hidden = base(input_ids=out, output_hidden_states=True).hidden_states[-1]
+            if is_main:
+                from safetensors.torch import save_file
+
+                parts.mkdir(parents=True, exist_ok=True)
+                tmp = part.with_suffix(".tmp")
+                save_file(
+                    {"input_ids": out.contiguous(), "hidden_states": hidden.to(torch.float16).contiguous()}, str(tmp)
+                )
+                tmp.replace(part)
         labels = out.clone()
         labels[:, : args.prompt_tokens] = -100
         rows["input_ids"] += out.tolist()
@@ -399,6 +421,10 @@ def self_distill(args: HydraArguments, base, tokenizer, data_dir: Path | None = 
         data_dir.mkdir(parents=True, exist_ok=True)
         dataset.save_to_disk(str(data_dir / "dataset"))
         meta.write_text(json.dumps(settings))
+        if parts.is_dir():
+            for part in parts.glob("*.safetensors"):
+                part.unlink()
+            parts.rmdir()
     return dataset
 
 
