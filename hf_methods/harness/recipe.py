@@ -404,6 +404,7 @@ class RecipeRunner:
         an uninterrupted run sees from step s on (epoch `s // len(loader)` reshuffled from the seed, then the first
         `s % len(loader)` batches skipped).
         """
+        import torch
         from tqdm.auto import tqdm
 
         max_steps = self.args.max_steps if max_steps is None else max_steps
@@ -418,13 +419,20 @@ class RecipeRunner:
             epoch, skip = divmod(step, per_epoch)
             loader.set_epoch(epoch)
             batches = self.accelerator.skip_first_batches(loader, skip) if skip else loader
-            for batch in batches:
+            # Starting a DataLoader iterator draws a seed from torch's global generator; a resumed run starts its
+            # iterator at another point of that stream than an uninterrupted one, which would shift every later
+            # dropout / stochastic-depth mask. The batch order comes from the seeded sampler, so the draw is isolated.
+            iterator = iter(batches)
+            with torch.random.fork_rng(devices=[]):
+                batch = next(iterator, None)  # the iterator starts (and draws) at the first batch
+            while batch is not None:
                 self.step = step
                 yield step, batch
                 step += 1
                 self._bar.update(1)
                 if step >= max_steps:
                     break
+                batch = next(iterator, None)
         self._bar.close()
 
     def log(self, metrics: dict[str, Any], step: int, *, force: bool = False) -> dict[str, float]:

@@ -185,3 +185,20 @@ def test_shared_flags_are_checked(argv, match):
 def test_shared_flags_parse():
     args = parse_recipe_args(ToyArgs, ["--report_to", "jsonl", "--cpu_threads", "1", "--hub_token", "x"], slug="toy")
     assert (args.report_to, args.cpu_threads, args.hub_token) == ("jsonl", 1, "x")
+
+
+def test_the_loop_leaves_the_global_random_stream_alone(tmp_path):
+    """Starting each epoch's DataLoader iterator must not consume torch's global generator: a resumed run would
+    otherwise draw different dropout masks than an uninterrupted one."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from hf_methods.harness.recipe import RecipeRunner
+
+    args = parse_recipe_args(ToyArgs, ["--output_dir", str(tmp_path), "--max_steps", "6"], slug="toy")
+    runner = RecipeRunner(args, slug="toy")
+    loader = runner.prepare(DataLoader(TensorDataset(torch.arange(8.0)), batch_size=4, shuffle=True))
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    seen = [batch[0].tolist() for _, batch in runner.steps(loader)]
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert len(seen) == 6 and sorted(sum(seen[:2], [])) == list(range(8))
