@@ -9,63 +9,6 @@ from hf_methods.record import Method
 
 PLANNED = (
     Method(
-        slug="terminator",
-        paper_id="P02",
-        title="HyperZ·Z·W Operator Connects Slow-Fast Networks for Full Context Interaction",
-        arxiv="2401.17948",
-        official_code="hyperevolnet/Terminator",
-        kind="models",
-        tags=("architecture", "hyper-kernels", "implicit-mlp", "vision"),
-        entry_points=(
-            "hf_methods.models.terminator:TerminatorConfig",
-            "hf_methods.models.terminator:TerminatorForImageClassification",
-            "hf_methods.models.terminator:HyperZZWGlobal",
-            "hf_methods.models.terminator:slow_neural_loss",
-        ),
-        recipe="recipes/terminator.py",
-        claim=(
-            "The Terminator slow-fast network (HyperZ·Z·W, no residuals) is claimed competitive on pixel-level and "
-            "image classification with fewer parameters; at CPU scale the check verifies the operator contracts, "
-            "zero-mean features and a decreasing slow loss, and asserts ≥0.93 digits accuracy within 0.02 of a "
-            "same-size plain CNN (soft)."
-        ),
-        usage=(
-            "model = TerminatorForImageClassification(TerminatorConfig(image_size=8, channels=[1, 8, 16]))\n"
-            "out = model(pixel_values, labels=y)  # out.loss = CE + λ·slow loss"
-        ),
-        notes=(
-            "Reconstruction from paper text for the modules missing from the public code (g_ibs, linear); "
-            "Kar3 is replaced by AdamW."
-        ),
-    ),
-    Method(
-        slug="vssd",
-        paper_id="P03",
-        title="VSSD: Vision Mamba with Non-Casual State Space Duality",
-        arxiv="2407.18559",
-        official_code="YuHengsss/VSSD",
-        kind="models",
-        tags=("state-space-model", "mamba", "vision", "linear-attention"),
-        entry_points=(
-            "hf_methods.models.vssd:VSSDConfig",
-            "hf_methods.models.vssd:VSSDModel",
-            "hf_methods.models.vssd:VSSDForImageClassification",
-            "hf_methods.models.vssd:NonCausalSSD",
-        ),
-        recipe="recipes/vssd.py",
-        claim=(
-            "VSSD's non-causal state space duality beats earlier SSM vision backbones (ImageNet-1K Tiny 83.6%); the "
-            "CPU check verifies NC-SSD against its O(L²) reference and its non-causality, and asserts ≥0.93 digits "
-            "accuracy with the non-causal variant no worse than a causal-masked one (soft)."
-        ),
-        usage=(
-            "config = VSSDConfig(embed_dim=32, depths=[1, 1], num_heads=[2, 4], image_size=8, patch_size=1,\n"
-            "                    num_labels=10)\n"
-            "model = VSSDForImageClassification(config)"
-        ),
-        notes="Pure-torch NC-SSD path only; the causal/bidirectional mamba_ssm ablation paths are not ported.",
-    ),
-    Method(
         slug="arphmm",
         paper_id="P05",
         title=(
@@ -95,40 +38,6 @@ PLANNED = (
         notes=(
             "The official code is MATLAB; CMAPSS is not available offline, so the check uses synthetic degradation "
             "data."
-        ),
-    ),
-    Method(
-        slug="lighthubert",
-        paper_id="P07",
-        title=(
-            "LightHuBERT: Lightweight and Configurable Speech Representation Learning with Once-for-All Hidden-Unit "
-            "BERT"
-        ),
-        arxiv="2203.15610",
-        official_code="mechanicalsea/lighthubert",
-        kind="models",
-        tags=("speech", "once-for-all", "distillation", "supernet"),
-        entry_points=(
-            "hf_methods.models.lighthubert:LightHuBERTConfig",
-            "hf_methods.models.lighthubert:LightHuBERTModel",
-            "hf_methods.models.lighthubert:OnceForAllDistillationTrainer",
-        ),
-        recipe="recipes/lighthubert.py",
-        claim=(
-            "A once-for-all LightHuBERT supernet with two-stage distillation gives subnets that keep HuBERT-level "
-            "quality with 29% fewer parameters; on synthetic speech the check asserts exact slicing, that stage-2 "
-            "min/mid subnets reach ≤0.7x the distillation loss of stage-1-only slices, and that the max subnet stays "
-            "within 1.1x of its stage-1 loss."
-        ),
-        usage=(
-            "sup = LightHuBERTModel(LightHuBERTConfig.small())\n"
-            "trainer = OnceForAllDistillationTrainer(model=sup, teacher=teacher, stage=2, args=args,\n"
-            "                                        train_dataset=ds)\n"
-            "sub = sup.extract_subnet(sup.config.min_subnet)"
-        ),
-        notes=(
-            "The distillation training code is not released: the two-stage loss is a reconstruction from the paper "
-            "text, and real HuBERT weights are replaced by a tiny teacher offline."
         ),
     ),
     Method(
@@ -215,30 +124,6 @@ PLANNED = (
             "                      train_dataset=ds)\n"
             "trainer.train()\n"
             "z = enc(pixel_values).representation"
-        ),
-    ),
-    Method(
-        slug="crkd",
-        paper_id="P19",
-        title="Class-relation Knowledge Distillation for Novel Class Discovery",
-        arxiv="2307.09158",
-        official_code="kleinzcy/Cr-KD-NCD",
-        kind="training",
-        tags=("novel-class-discovery", "distillation", "clustering"),
-        entry_points=(
-            "hf_methods.training.crkd:class_relation_kd_loss",
-            "hf_methods.training.crkd:CrKDNCDTrainer",
-        ),
-        recipe="recipes/crkd.py",
-        claim=(
-            "Class-relation distillation from a known-class teacher improves novel-class discovery over UNO-style "
-            "baselines; on digits (known 0–4, novel 5–9) the check asserts mean-1 KD weights and a frozen teacher "
-            "exactly and +0.02 novel-class Hungarian accuracy (soft)."
-        ),
-        venue="ICCV 2023",
-        usage=(
-            "loss_kd = class_relation_kd_loss(old_logits, new_logits, mask_unlab, T=4, temperature=0.1)\n"
-            "CrKDNCDTrainer(model=model, teacher=pretrained, args=args, train_dataset=ds, alpha=0.1).train()"
         ),
     ),
     Method(
@@ -391,33 +276,6 @@ PLANNED = (
         ),
     ),
     Method(
-        slug="transcoder",
-        paper_id="P31",
-        title="Transcoders Find Interpretable LLM Feature Circuits",
-        arxiv="2406.11944",
-        official_code="jacobdunefsky/transcoder_circuits",
-        kind="models",
-        tags=("interpretability", "sparse-autoencoder", "circuits", "llm"),
-        entry_points=(
-            "hf_methods.models.transcoder:TranscoderConfig",
-            "hf_methods.models.transcoder:TranscoderModel",
-            "hf_methods.models.transcoder:attach_transcoder",
-            "hf_methods.models.transcoder:splice",
-        ),
-        recipe="recipes/transcoder.py",
-        claim=(
-            "Transcoders replace an MLP with a sparse wide MLP at least as faithfully as SAEs and enable "
-            "weights-based circuit attribution; on a tiny GPT-2 the check asserts FVU < 0.2 at L0 < 40, a splice CE "
-            "increase below 30% of zero-ablation's, and the attribution identity to 1e-5."
-        ),
-        venue="NeurIPS 2024",
-        usage=(
-            "tc = TranscoderModel(TranscoderConfig(d_in=768, d_out=768, expansion=32, l1_coeff=1.4e-4))\n"
-            "with splice(gpt2, layer=8, transcoder=tc):\n"
-            "    loss = gpt2(**batch, labels=ids).loss"
-        ),
-    ),
-    Method(
         slug="monotone_dbm",
         paper_id="P32",
         title="Monotone deep Boltzmann machines",
@@ -520,31 +378,6 @@ PLANNED = (
             "m = VariationalBinaryMLP(VariationalBinaryMLPConfig(sizes=[64, 256, 10], beta_schedule='tanh'))\n"
             "ContinualVCLTrainer(m, tasks=[ds1, ds2, ds3], prior='previous_task').train()"
         ),
-    ),
-    Method(
-        slug="wad",
-        paper_id="P44",
-        title="Semi-Supervised Learning via Weight-aware Distillation under Class Distribution Mismatch",
-        arxiv="2308.11874",
-        official_code="RUC-DWBI-ML/research",
-        kind="training",
-        tags=("semi-supervised", "distillation", "open-set"),
-        entry_points=(
-            "hf_methods.training.wad:WADTrainer",
-            "hf_methods.training.wad:prototype_pseudo_labels",
-        ),
-        recipe="recipes/wad.py",
-        claim=(
-            "Weight-aware distillation from a contrastive teacher beats SSL baselines when the unlabelled data "
-            "contain unknown classes; on digits with 60% unknown-class unlabelled data the check asserts the WAD "
-            "weights separate known from unknown samples (AUROC ≥0.75) and WAD beats naive pseudo-labelling and "
-            "labelled-only training by 3 points."
-        ),
-        usage=(
-            "yhat, w = prototype_pseudo_labels(teacher(X_u), teacher(X_l), y_l)\n"
-            "WADTrainer(student, labeled_ds, unlabeled_ds, teacher=teacher, rounds=5, alpha=0.1).train()"
-        ),
-        notes="The official code lives in the WAD-master/ folder of RUC-DWBI-ML/research.",
     ),
     Method(
         slug="stable",
@@ -735,32 +568,6 @@ PLANNED = (
             "trainer.train(); text_encoder.save_pretrained('advunlearn-text-encoder')"
         ),
         notes="Real Stable Diffusion needs diffusers (optional); the CPU check uses a tiny class-conditional DDPM.",
-    ),
-    Method(
-        slug="shrinkmatch",
-        paper_id="P56",
-        title="Shrinking Class Space for Enhanced Certainty in Semi-Supervised Learning",
-        arxiv="2308.06777",
-        official_code="LiheYoung/ShrinkMatch",
-        kind="training",
-        tags=("semi-supervised", "pseudo-labeling", "consistency-regularization"),
-        entry_points=(
-            "hf_methods.training.shrinkmatch:ShrinkMatchTrainer",
-            "hf_methods.training.shrinkmatch:shrink_loss",
-            "hf_methods.training.shrinkmatch:AuxHeadWrapper",
-        ),
-        recipe="recipes/shrinkmatch.py",
-        claim=(
-            "Shrinking the class space of uncertain samples lets ShrinkMatch learn from them and beat FixMatch-style "
-            "SSL (STL-10 with 40 labels 85.98 vs 70.85); on digits with 3 labels per class the check asserts the "
-            "shrink_loss properties exactly, no accuracy loss versus FixMatch, and ≥1.5x more unlabelled samples "
-            "receiving gradient."
-        ),
-        venue="ICCV 2023",
-        usage=(
-            "loss_s = shrink_loss(p_w.detach(), aux_logits_s, threshold=0.95)\n"
-            "model = AuxHeadWrapper(backbone, num_labels=10)"
-        ),
     ),
     Method(
         slug="pointer_net",

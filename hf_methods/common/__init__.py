@@ -27,7 +27,9 @@
   cutout), FixMatch-style weak/strong presets and two-view pairs;
 - `contrastive`: SimCLR's NT-Xent and the supervised contrastive (SupCon) loss;
 - `ema`: exponential-moving-average (momentum) teachers on `AveragedModel`, with a `Trainer` callback;
-- `clustering`: balanced Sinkhorn–Knopp assignments and Hungarian-matched clustering accuracy.
+- `clustering`: balanced Sinkhorn–Knopp assignments and Hungarian-matched clustering accuracy;
+- `supernet`: sliceable ("once-for-all") Linear / LayerNorm / Conv1d / attention / feed-forward layers that compute with
+  a leading slice of their weights and extract it as a plain layer (weight-sharing supernets, NAS).
 
 A shared block with public names or Auto classes declares them here, once.
 """
