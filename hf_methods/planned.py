@@ -570,31 +570,6 @@ PLANNED = (
         notes="Real Stable Diffusion needs diffusers (optional); the CPU check uses a tiny class-conditional DDPM.",
     ),
     Method(
-        slug="pointer_net",
-        paper_id="P61",
-        title="Pointer Networks",
-        arxiv="1506.03134",
-        official_code=None,
-        kind="models",
-        tags=("seq2seq", "attention", "combinatorial-optimization"),
-        entry_points=(
-            "hf_methods.models.pointer_net:PointerNetworkConfig",
-            "hf_methods.models.pointer_net:PointerNetworkModel",
-        ),
-        recipe="recipes/pointer_net.py",
-        claim=(
-            "Pointer Networks learn combinatorial outputs (sorting, convex hulls, small TSP) over a variable-size "
-            "output vocabulary and generalise beyond training lengths; the check asserts ≥0.8 exact sorting at n=10, "
-            "≥0.7 per-position accuracy at unseen n=12, ≥0.9 convex-hull area coverage and valid constrained beams."
-        ),
-        venue="NeurIPS 2015",
-        usage=(
-            "model = PointerNetworkModel(PointerNetworkConfig(input_dim=2, hidden_size=128))\n"
-            "tour = model.generate(points, num_beams=3, constraint='permutation')"
-        ),
-        notes="No official code (never released); decoding is a custom constrained beam search, not generate().",
-    ),
-    Method(
         slug="harmonic_denoiser",
         paper_id="P62",
         title="Generalization in diffusion models arises from geometry-adaptive harmonic representations",
