@@ -38,7 +38,7 @@ KINDS = ("models", "adapters", "generation", "training", "analysis")
 _PAPER_ID_RE = re.compile(r"^P(0[1-9]|[1-5][0-9]|6[0-4])$")
 _ARXIV_RE = re.compile(r"^\d{4}\.\d{4,5}$")
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_AUTO_NAME_RE = re.compile(r"^Auto[A-Za-z]+$")
+_AUTO_NAME_RE = re.compile(r"^Auto[A-Za-z0-9]+$")  # AutoModelForSeq2SeqLM has digits
 
 
 @dataclass(frozen=True, eq=False)

@@ -139,3 +139,31 @@ def test_a_room_and_a_planned_record_of_one_slug_clash():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "error 'bone' has landed" in out.stdout, out.stdout + out.stderr[-2000:]
+
+
+def test_auto_class_names_may_hold_digits_but_must_be_auto_names():
+    import pytest
+
+    from hf_methods.record import Method
+
+    def record(auto_name):
+        return Method(
+            slug="loki",
+            paper_id="P64",
+            title="A toy record",
+            arxiv=None,
+            official_code=None,
+            kind="models",
+            tags=("toy", "test"),
+            entry_points=("hf_methods.models.loki:ToyModel",),
+            recipe=None,
+            claim="Names are checked.",
+            auto_classes={
+                "AutoConfig": "hf_methods.models.loki.configuration_toy:ToyConfig",
+                auto_name: "hf_methods.models.loki.modeling_toy:ToyModel",
+            },
+        )
+
+    assert "AutoModelForSeq2SeqLM" in record("AutoModelForSeq2SeqLM").auto_classes
+    with pytest.raises(ValueError, match="auto_classes"):
+        record("ModelForSeq2SeqLM")
