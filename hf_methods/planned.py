@@ -127,32 +127,6 @@ PLANNED = (
         ),
     ),
     Method(
-        slug="projection_head",
-        paper_id="P22",
-        title="Investigating the Benefits of Projection Head for Representation Learning",
-        arxiv="2403.11391",
-        official_code=None,
-        kind="analysis",
-        tags=("representation-learning", "contrastive", "projection-head"),
-        entry_points=(
-            "hf_methods.analysis.projection_head:layerwise_feature_gains",
-            "hf_methods.analysis.projection_head:FixedReweightProjectionHead",
-        ),
-        recipe="recipes/projection_head.py",
-        claim=(
-            "Pre-projection features weight input features more evenly than post-projection ones, so they transfer "
-            "better; the check asserts a 2-layer linear contrastive net roughly squares the feature-gain ratio at its "
-            "output and a probe on pre-projection features beats post-projection by 0.05, and reports the κ-head "
-            "effect (soft)."
-        ),
-        venue="ICLR 2024",
-        usage=(
-            "gains = layerwise_feature_gains(encoder, feature_dirs=E)  # dataclass: g1, g2 per feature\n"
-            "head = FixedReweightProjectionHead(dim=64, kappa=2.0)"
-        ),
-        notes="The official repository was not identified with certainty; the κ-head follows a public SpuCo file.",
-    ),
-    Method(
         slug="pbn",
         paper_id="P23",
         title="A Practical Approach to Novel Class Discovery in Tabular Data",
@@ -353,33 +327,6 @@ PLANNED = (
         notes="The official code is R (ordinalNet); this is a pure torch/numpy FISTA port.",
     ),
     Method(
-        slug="binary_continual",
-        paper_id="P42",
-        title="Statistical mechanics of continual learning: variational principle and mean-field potential",
-        arxiv="2212.02846",
-        official_code="Chan-Li/VCL",
-        kind="training",
-        tags=("continual-learning", "binary-networks", "variational-inference", "mean-field"),
-        entry_points=(
-            "hf_methods.training.binary_continual:VariationalBinaryMLPConfig",
-            "hf_methods.training.binary_continual:VariationalBinaryMLP",
-            "hf_methods.training.binary_continual:BinaryMeanFieldLinear",
-            "hf_methods.training.binary_continual:ContinualVCLTrainer",
-        ),
-        recipe="recipes/binary_continual.py",
-        claim=(
-            "Variational continual learning for binary-weight networks, derived from mean-field theory, beats "
-            "metaplasticity on permuted tasks; on five permuted-digits tasks the check asserts the KL term adds ≥10 "
-            "points of average accuracy, mean-field and sampled evaluations agree within 5 points, and the KL "
-            "gradient matches autograd."
-        ),
-        venue="Commun. Theor. Phys. 2023",
-        usage=(
-            "m = VariationalBinaryMLP(VariationalBinaryMLPConfig(sizes=[64, 256, 10], beta_schedule='tanh'))\n"
-            "ContinualVCLTrainer(m, tasks=[ds1, ds2, ds3], prior='previous_task').train()"
-        ),
-    ),
-    Method(
         slug="stable",
         paper_id="P45",
         title="Reliable Representations Make A Stronger Defender: Unsupervised Structure Refinement for Robust GNN",
@@ -459,35 +406,6 @@ PLANNED = (
         usage=(
             "ds = modular_arithmetic(p=97, frac=0.5, noise=0.35)\n"
             "ipr = fourier_ipr(model); pruned = prune_low_ipr_neurons(model, n=300)"
-        ),
-    ),
-    Method(
-        slug="hpm",
-        paper_id="P50",
-        title="Bootstrap Masked Visual Modeling via Hard Patches Mining",
-        arxiv=None,
-        official_code="Haochen-Wang409/HPM",
-        kind="training",
-        tags=("masked-image-modeling", "self-supervised", "vision-transformer"),
-        entry_points=(
-            "hf_methods.training.hpm:HPMConfig",
-            "hf_methods.training.hpm:HPMForPreTraining",
-        ),
-        recipe="recipes/hpm.py",
-        claim=(
-            "Masking the patches that a loss predictor marks as hard bootstraps better masked-image representations "
-            "than random masking (ViT-B 84.2% vs MAE 83.6%); on 8x8 digits the check asserts predicted and actual "
-            "patch losses correlate (ρ > 0.3) and HPM masks are ≥1.1x harder than random ones, reporting linear-probe "
-            "accuracy only."
-        ),
-        usage=(
-            "model = HPMForPreTraining(HPMConfig(image_size=8, patch_size=2, hidden_size=64, mask_ratio=0.75))\n"
-            "out = model(pixel_values, epoch=e, total_epochs=T)  # out.loss = reconstruction + rank loss"
-        ),
-        notes=(
-            "The title and abstract are the journal extension (image and video), while the numbers the planned check "
-            "refers to come from the CVPR 2023 conference paper 'Hard Patches Mining for Masked Image Modeling' "
-            "(arXiv 2304.05919)."
         ),
     ),
     Method(
