@@ -515,35 +515,6 @@ PLANNED = (
         ),
     ),
     Method(
-        slug="mhim_mil",
-        paper_id="P63",
-        title=(
-            "Multiple Instance Learning Framework with Masked Hard Instance Mining for Whole Slide Image "
-            "Classification"
-        ),
-        arxiv="2307.15254",
-        official_code="DearCaat/MHIM-MIL",
-        kind="training",
-        tags=("multiple-instance-learning", "hard-mining", "pathology", "ema-teacher"),
-        entry_points=(
-            "hf_methods.training.mhim_mil:ABMILConfig",
-            "hf_methods.training.mhim_mil:ABMILForBagClassification",
-            "hf_methods.training.mhim_mil:MHIMTrainer",
-        ),
-        recipe="recipes/mhim_mil.py",
-        claim=(
-            "Masking an EMA teacher's most-attended instances forces an attention-MIL student to learn hard instances "
-            "(CAMELYON-16 AUC 0.958 for ABMIL); on synthetic digit bags whose test positives are all hard the check "
-            "asserts MHIM AUC ≥ a 40-epoch ABMIL baseline + 0.02 and exact masking and EMA properties."
-        ),
-        venue="ICCV 2023",
-        usage=(
-            "student = ABMILForBagClassification(ABMILConfig(input_dim=64, hidden=128, num_labels=2))\n"
-            "MHIMTrainer(model=student, teacher=pretrained_abmil, args=args, train_dataset=bags).train()"
-        ),
-        notes="Follows the ICCV version (branch v1), not the IJCV 2025 instance-merging extension on master.",
-    ),
-    Method(
         slug="loki",
         paper_id="P64",
         title="Geometry-Aware Adaptation for Pretrained Models",
