@@ -9,38 +9,6 @@ from hf_methods.record import Method
 
 PLANNED = (
     Method(
-        slug="arphmm",
-        paper_id="P05",
-        title=(
-            "Autoregressive Hidden Markov Models with partial knowledge on latent space applied to aero-engines "
-            "prognostics"
-        ),
-        arxiv="2105.00211",
-        official_code="emmanuelramasso/ARPHMM_RULpred",
-        kind="models",
-        tags=("hmm", "prognostics", "time-series", "em"),
-        entry_points=(
-            "hf_methods.models.arphmm:ARPHMMConfig",
-            "hf_methods.models.arphmm:ARPHMMModel",
-        ),
-        recipe="recipes/arphmm.py",
-        claim=(
-            "Adding partial knowledge of the states (plausibilities) to an autoregressive HMM improves health-state "
-            "estimation and RUL prediction over a plain ARHMM; on synthetic run-to-failure data the check asserts an "
-            "exact reduction to the ARHMM when pl≡1, monotone EM, +0.10 state-decoding accuracy and a lower RUL RMSE."
-        ),
-        venue="PHME 2016",
-        usage=(
-            "m = ARPHMMModel(ARPHMMConfig(n_states=4, ar_order=3))\n"
-            "m.fit_em(seqs, plausibilities=pls)\n"
-            "gamma = m.posterior_states(seq)"
-        ),
-        notes=(
-            "The official code is MATLAB; CMAPSS is not available offline, so the check uses synthetic degradation "
-            "data."
-        ),
-    ),
-    Method(
         slug="d2nwg",
         paper_id="P15",
         title="Diffusion-Based Neural Network Weights Generation",
@@ -124,33 +92,6 @@ PLANNED = (
             "                      train_dataset=ds)\n"
             "trainer.train()\n"
             "z = enc(pixel_values).representation"
-        ),
-    ),
-    Method(
-        slug="pbn",
-        paper_id="P23",
-        title="A Practical Approach to Novel Class Discovery in Tabular Data",
-        arxiv="2311.05440",
-        official_code="ColinTr/PracticalNCD",
-        kind="models",
-        tags=("novel-class-discovery", "tabular", "clustering"),
-        entry_points=(
-            "hf_methods.models.pbn:PBNConfig",
-            "hf_methods.models.pbn:PBNForNovelClassDiscovery",
-            "hf_methods.models.pbn:PBNTrainer",
-            "hf_methods.models.pbn:estimate_num_novel_classes",
-        ),
-        recipe="recipes/pbn.py",
-        claim=(
-            "A simple projection-based NCD model tuned by hidden-class k-fold search competes with complex NCD "
-            "methods and its latent space estimates the number of novel classes; on digits the check asserts PBN + "
-            "k-means beats raw-feature k-means by 0.05 and a silhouette-estimated k in {4, 5, 6}."
-        ),
-        venue="Data Mining and Knowledge Discovery",
-        usage=(
-            "model = PBNForNovelClassDiscovery(PBNConfig(input_dim=64, latent_dim=16, num_known=5, w=0.5))\n"
-            "PBNTrainer(model=model, args=args, train_dataset=mixed).train()\n"
-            "k = estimate_num_novel_classes(model.encode(x_unlab), k_range=range(2, 11))"
         ),
     ),
     Method(
@@ -248,32 +189,6 @@ PLANNED = (
             "q = measure_conv_quality(model)  # {layer: sparsity, variance_entropy, orthogonality}\n"
             "d = filter_distribution_shift(filters_a, filters_b)  # PCA-KL"
         ),
-    ),
-    Method(
-        slug="monotone_dbm",
-        paper_id="P32",
-        title="Monotone deep Boltzmann machines",
-        arxiv="2307.04990",
-        official_code="locuslab/MonotoneDBM",
-        kind="models",
-        tags=("boltzmann-machine", "mean-field", "deep-equilibrium"),
-        entry_points=(
-            "hf_methods.models.monotone_dbm:MonotoneDBMConfig",
-            "hf_methods.models.monotone_dbm:MonotoneDBMModel",
-            "hf_methods.models.monotone_dbm:ProxSoftmax",
-        ),
-        recipe="recipes/monotone_dbm.py",
-        claim=(
-            "Monotone DBMs allow intra-layer connections with a guaranteed unique mean-field fixed point, enabling "
-            "joint completion and classification; on binarised digits the check asserts prox-softmax correctness, "
-            "fixed-point uniqueness where naive mean-field fails, ≥75% label accuracy and completion ≥5 points above "
-            "a per-pixel marginal baseline."
-        ),
-        usage=(
-            "m = MonotoneDBMModel(MonotoneDBMConfig(num_bins=2, sizes=[(2, 8, 8, 1), (16, 4, 4, 4), (10, 1)]))\n"
-            "logits = m(x_onehot, mask=obs_mask).label_marginals"
-        ),
-        notes="A dense coupling matrix stands in for the multi-tier convolutions at 8x8.",
     ),
     Method(
         slug="unsup_pretraining",
