@@ -214,34 +214,6 @@ PLANNED = (
         notes="Theory paper without code; sklearn's FactorAnalysis and GaussianMixture serve as test references.",
     ),
     Method(
-        slug="presto",
-        paper_id="P40",
-        title="Predicting Rare Events by Shrinking Towards Proportional Odds",
-        arxiv="2305.18700",
-        official_code="gregfaletto/presto",
-        kind="models",
-        tags=("ordinal-regression", "rare-events", "sparsity"),
-        entry_points=(
-            "hf_methods.models.presto:PrestoConfig",
-            "hf_methods.models.presto:PrestoForOrdinalClassification",
-            "hf_methods.models.presto:PrestoFISTA",
-            "hf_methods.models.presto:ProximalL1Callback",
-        ),
-        recipe="recipes/presto.py",
-        claim=(
-            "Shrinking cumulative-logit slopes towards proportional odds with an L1 penalty on adjacent differences "
-            "estimates rare-class probabilities better than logistic regression and proportional odds; on the paper's "
-            "sparse-difference simulation the check asserts PRESTO's rare-class MSE ≤0.9x the better baseline and a "
-            "win in ≥60% of repetitions."
-        ),
-        venue="ICML 2023",
-        usage=(
-            "m = PrestoForOrdinalClassification(PrestoConfig(n_features=10, num_classes=4, l1_lambda=0.01))\n"
-            "PrestoFISTA(m, lam=0.01).fit(X, y); probs = m(X).probs"
-        ),
-        notes="The official code is R (ordinalNet); this is a pure torch/numpy FISTA port.",
-    ),
-    Method(
         slug="stable",
         paper_id="P45",
         title="Reliable Representations Make A Stronger Defender: Unsupervised Structure Refinement for Robust GNN",
