@@ -177,6 +177,12 @@ def run_real(claim) -> None:
             claim.seeds[0], s["max_length"], backbone,
         )  # fmt: skip
         record(claim, result, f"fold{fold}")
+    claim.plot_points(
+        "auroc-real",
+        ["auroc_in_domain", "auroc_unseen_domain", "auroc_unseen_generator"],
+        methods=["PAWN", "MPN", "MiniLM", "mean log-probability"],
+        title="PAWN on real text: AUROC per fold (5-fold CV), mean and 95% bootstrap interval",
+    )
 
 
 if __name__ == "__main__":
