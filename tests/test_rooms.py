@@ -1,9 +1,9 @@
 """A method is one room: a folder `<kind>/<slug>/` with its `method.py` record is found by the catalogue, the CLI,
 the public names and the Auto classes, without any other file being edited.
 
-The test builds a toy method in a temporary folder and appends it to `hf_methods.generation.__path__` in a fresh
-process. It reuses a planned slug (`loki`, P64) because paper ids are unique and cover P01-P64: the process drops
-that record from `hf_methods.planned.PLANNED`, as landing a method does.
+The test builds a toy method in a temporary folder and puts that folder first on `hf_methods.generation.__path__` in
+a fresh process. It reuses the slug `loki` (P64) because paper ids are unique and cover P01-P64: the toy folder
+stands in front of the real P64 room (and the process drops any planned record of that slug, as landing does).
 """
 
 import os
@@ -79,7 +79,9 @@ from hf_methods import zoo
 
 before = zoo.get_method("loki")
 assert before.title != "A toy method that lives in a temporary folder"
-hf_methods.generation.__path__.append(rooms)  # where a new method's folder would be
+hf_methods.generation.__path__.insert(0, rooms)  # a new method's folder, found before the real P64 room
+for name in [name for name in sys.modules if name.startswith("hf_methods.generation.loki")]:
+    del sys.modules[name]  # the real room's modules, read by get_method above
 hf_methods.planned.PLANNED = tuple(m for m in hf_methods.planned.PLANNED if m.slug != "loki")  # it has landed
 zoo.repo_root = lambda: root  # a checkout whose tests/generation/test_loki.py exists
 zoo.refresh()
