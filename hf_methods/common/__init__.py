@@ -29,7 +29,10 @@
 - `ema`: exponential-moving-average (momentum) teachers on `AveragedModel`, with a `Trainer` callback;
 - `clustering`: balanced Sinkhorn–Knopp assignments and Hungarian-matched clustering accuracy;
 - `supernet`: sliceable ("once-for-all") Linear / LayerNorm / Conv1d / attention / feed-forward layers that compute with
-  a leading slice of their weights and extract it as a plain layer (weight-sharing supernets, NAS).
+  a leading slice of their weights and extract it as a plain layer (weight-sharing supernets, NAS);
+- `diffusion`: glue over diffusers (optional extra `diffusion`): the zoo's tiny U-Net and noise schedule, the
+  ε-prediction loss for any denoiser, sampling with classifier-free guidance, a short denoiser-fitting loop, digits
+  as images in [-1, 1].
 
 A shared block with public names or Auto classes declares them here, once.
 """

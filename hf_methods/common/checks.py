@@ -111,6 +111,15 @@ def check_number(
     return value
 
 
+def check_positive_int(name: str, value) -> int:
+    """Returns `value` if it is an integer ≥ 1 (Python or numpy; booleans are refused), else raises naming `name`."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return int(value)
+
+
 def check_sample_idx(
     sample_idx: torch.Tensor, batch_size: int, num_samples: int, *, matches: str = "logits"
 ) -> torch.Tensor:
