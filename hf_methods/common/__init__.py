@@ -32,7 +32,9 @@
   a leading slice of their weights and extract it as a plain layer (weight-sharing supernets, NAS);
 - `diffusion`: glue over diffusers (optional extra `diffusion`): the zoo's tiny U-Net and noise schedule, the
   ε-prediction loss for any denoiser, sampling with classifier-free guidance, a short denoiser-fitting loop, digits
-  as images in [-1, 1].
+  as images in [-1, 1];
+- `ntk`: the empirical neural tangent kernel (`torch.func` vmap + jacrev), the linearised model (one jvp per forward)
+  and kernel–target alignment.
 
 A shared block with public names or Auto classes declares them here, once.
 """
