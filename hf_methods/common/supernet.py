@@ -10,6 +10,9 @@ machinery.
 - [`SuperLinear`], [`SuperLayerNorm`], [`SuperConv1d`]: `nn.Linear` / `nn.LayerNorm` / `nn.Conv1d` subclasses (same
   parameter names, so state dicts of a supernet and of its largest plain network are interchangeable) with
   `set_active(...)`, `active_weight()`, `extract()`;
+- [`SuperConv2d`]: an `nn.Conv2d` subclass whose channels are leading slices and whose kernel size is a *centre crop*
+  of the largest kernel (once-for-all's elastic kernel without its transformation matrices), with the padding reduced
+  to match, so every kernel choice keeps the output size of the largest one; [`centre_crop`] takes such a crop;
 - [`MultiheadSelfAttention`] / [`SuperMultiheadSelfAttention`], [`FeedForward`] / [`SuperFeedForward`]: a plain
   attention block (fixed head dimension; the number of heads is read from the projection width) and a two-layer
   feed-forward block, and their sliceable versions: heads are sliced whole, by leading heads;
@@ -43,6 +46,8 @@ __all__ = [
     "SuperLinear",
     "SuperLayerNorm",
     "SuperConv1d",
+    "SuperConv2d",
+    "centre_crop",
     "MultiheadSelfAttention",
     "SuperMultiheadSelfAttention",
     "FeedForward",
@@ -323,6 +328,173 @@ class SuperConv1d(nn.Conv1d, SuperLayer):
         if self.bias is not None:
             plain.bias.copy_(self.active_bias())
         return plain
+
+
+def centre_crop(weight: torch.Tensor, kernel_size: int) -> torch.Tensor:
+    """The centre `kernel_size × kernel_size` window of the last two (spatial) axes of a convolution weight.
+
+    A k×k kernel nested in a K×K one (K − k even) is `weight[..., (K−k)/2 : (K+k)/2, (K−k)/2 : (K+k)/2]`: the kernel
+    choices of once-for-all and TangleNAS share the central taps of the largest kernel. The full weight is returned
+    itself when nothing is cropped, a contiguous copy otherwise (see [`leading_slice`]).
+    """
+    height, width = weight.shape[-2:]
+    _check_size("kernel_size", kernel_size, min(height, width))
+    if (height - kernel_size) % 2 or (width - kernel_size) % 2:
+        raise ValueError(
+            f"`kernel_size` {kernel_size} has no centre in a {height}×{width} kernel: the difference must be even."
+        )
+    if (height, width) == (kernel_size, kernel_size):
+        return weight
+    top, left = (height - kernel_size) // 2, (width - kernel_size) // 2
+    return weight[..., top : top + kernel_size, left : left + kernel_size].contiguous()
+
+
+class SuperConv2d(nn.Conv2d, SuperLayer):
+    r"""
+    A 2-D convolution with leading channel slices and a centre-cropped kernel: weight
+    W[:c_out, :c_in / groups, centre k×k], bias b[:c_out], the same groups, stride and dilation.
+
+    A k×k crop of a K×K kernel runs with the padding p_k = p_K − d·(K − k)/2 per spatial axis (d the dilation), which
+    gives the same output size as the full kernel and the same output as the full kernel with its outer taps set to
+    zero. Both active channel counts must be divisible by `groups`; numeric paddings must be at least d·(K − k)/2
+    (the string paddings `"same"` / `"valid"` are passed on unchanged).
+
+    Args: as for `nn.Conv2d` (the largest channel counts and kernel); `padding_mode` must be `"zeros"`.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.padding_mode != "zeros":
+            raise ValueError(f"`padding_mode` must be 'zeros', got {self.padding_mode!r}.")
+        self.reset_active()
+
+    @classmethod
+    def from_conv2d(cls, conv: nn.Conv2d) -> SuperConv2d:
+        """A super convolution that shares `conv`'s parameter tensors (no copy)."""
+        if not isinstance(conv, nn.Conv2d):
+            raise TypeError(f"`conv` must be an nn.Conv2d, got {type(conv).__name__}.")
+        if conv.padding_mode != "zeros":
+            raise ValueError(f"`conv.padding_mode` must be 'zeros', got {conv.padding_mode!r}.")
+        layer = cls.__new__(cls)
+        nn.Module.__init__(layer)
+        for name in (
+            "in_channels",
+            "out_channels",
+            "kernel_size",
+            "stride",
+            "padding",
+            "dilation",
+            "transposed",
+            "output_padding",
+            "groups",
+            "padding_mode",
+            "_reversed_padding_repeated_twice",
+        ):
+            setattr(layer, name, getattr(conv, name))
+        layer.weight, layer.bias = conv.weight, conv.bias
+        layer.reset_active()
+        return layer
+
+    @property
+    def max_kernel_size(self) -> int:
+        """The largest square kernel this layer can crop (the smaller side of its kernel)."""
+        return min(self.kernel_size)
+
+    def reset_active(self) -> None:
+        """Computes with every channel and the full kernel again."""
+        self.active_in_channels, self.active_out_channels = self.in_channels, self.out_channels
+        self.active_kernel_size = None  # the full (possibly rectangular) kernel
+
+    def set_active(
+        self, in_channels: int | None = None, out_channels: int | None = None, kernel_size: int | None = None
+    ) -> None:
+        """Chooses W[:out_channels, :in_channels / groups] and its centre `kernel_size`² taps (`None` keeps the
+        current choice)."""
+        new_in = self.active_in_channels if in_channels is None else in_channels
+        new_out = self.active_out_channels if out_channels is None else out_channels
+        _check_size("in_channels", new_in, self.in_channels)
+        _check_size("out_channels", new_out, self.out_channels)
+        for name, value in (("in_channels", new_in), ("out_channels", new_out)):
+            if value % self.groups:
+                raise ValueError(f"`{name}` must be divisible by groups={self.groups}, got {value}.")
+        if kernel_size is not None:
+            _check_size("kernel_size", kernel_size, self.max_kernel_size)
+            if any((size - kernel_size) % 2 for size in self.kernel_size):
+                raise ValueError(
+                    f"`kernel_size` must differ from the full kernel {tuple(self.kernel_size)} by an even number "
+                    f"(a centre crop), got {kernel_size}."
+                )
+            self._padding_for(kernel_size)  # raises when the padding cannot shrink that far
+        self.active_in_channels, self.active_out_channels = new_in, new_out
+        if kernel_size is not None:
+            self.active_kernel_size = None if tuple(self.kernel_size) == (kernel_size, kernel_size) else kernel_size
+
+    def _padding_for(self, kernel_size: int | None):
+        if kernel_size is None or isinstance(self.padding, str):
+            return self.padding
+        padding = []
+        for pad, size, dilation in zip(self.padding, self.kernel_size, self.dilation):
+            shrunk = pad - dilation * (size - kernel_size) // 2
+            if shrunk < 0:
+                raise ValueError(
+                    f"`kernel_size` {kernel_size} would need a negative padding (padding {tuple(self.padding)} of the "
+                    f"{tuple(self.kernel_size)} kernel is too small to keep the output size)."
+                )
+            padding.append(shrunk)
+        return tuple(padding)
+
+    def active_padding(self):
+        """The padding of the active kernel (that of the full kernel minus d·(K − k)/2 per axis)."""
+        return self._padding_for(self.active_kernel_size)
+
+    def active_weight(self) -> torch.Tensor:
+        shape = (self.active_out_channels, self.active_in_channels // self.groups, *self.weight.shape[2:])
+        weight = leading_slice(self.weight, shape)
+        return weight if self.active_kernel_size is None else centre_crop(weight, self.active_kernel_size)
+
+    def active_bias(self) -> torch.Tensor | None:
+        return None if self.bias is None else leading_slice(self.bias, (self.active_out_channels,))
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if input.dim() < 3 or input.shape[-3] != self.active_in_channels:
+            raise ValueError(
+                f"SuperConv2d is set to {self.active_in_channels} input channels, got an input of shape "
+                f"{tuple(input.shape)}."
+            )
+        return F.conv2d(
+            input,
+            self.active_weight(),
+            self.active_bias(),
+            self.stride,
+            self.active_padding(),
+            self.dilation,
+            self.groups,
+        )
+
+    @torch.no_grad()
+    def extract(self) -> nn.Conv2d:
+        """A plain `nn.Conv2d` with the active channels, kernel and padding, holding a copy of the active slice."""
+        weight = self.active_weight()
+        plain = nn.Conv2d(
+            self.active_in_channels,
+            self.active_out_channels,
+            tuple(weight.shape[2:]),
+            stride=self.stride,
+            padding=self.active_padding(),
+            dilation=self.dilation,
+            groups=self.groups,
+            bias=self.bias is not None,
+            device=self.weight.device,
+            dtype=self.weight.dtype,
+        )
+        plain.weight.copy_(weight)
+        if self.bias is not None:
+            plain.bias.copy_(self.active_bias())
+        return plain
+
+    def extra_repr(self) -> str:
+        kernel = tuple(self.kernel_size) if self.active_kernel_size is None else (self.active_kernel_size,) * 2
+        return f"{super().extra_repr()}, active=({self.active_in_channels}, {self.active_out_channels}, {kernel})"
 
 
 class MultiheadSelfAttention(nn.Module):
