@@ -28,7 +28,9 @@
 - `contrastive`: SimCLR's NT-Xent and the supervised contrastive (SupCon) loss;
 - `ema`: exponential-moving-average (momentum) teachers on `AveragedModel`, with a `Trainer` callback;
 - `clustering`: balanced Sinkhorn–Knopp assignments and Hungarian-matched clustering accuracy;
-- `supernet`: sliceable ("once-for-all") Linear / LayerNorm / Conv1d / attention / feed-forward layers that compute with
+- `graph`: dense graph utilities (adjacency, k-NN graph, GCN norm, edge similarity, PyG inputs), random/DICE attacks;
+- `supernet`: sliceable ("once-for-all") Linear / LayerNorm / Conv1d / Conv2d (channels and centre-cropped kernels) /
+  attention / feed-forward layers that compute with
   a leading slice of their weights and extract it as a plain layer (weight-sharing supernets, NAS);
 - `diffusion`: glue over diffusers (optional extra `diffusion`): the zoo's tiny U-Net and noise schedule, the
   ε-prediction loss for any denoiser, sampling with classifier-free guidance, a short denoiser-fitting loop, digits
