@@ -30,8 +30,8 @@
 - `clustering`: balanced Sinkhorn–Knopp assignments and Hungarian-matched clustering accuracy;
 - `graph`: dense graph utilities (adjacency, k-NN graph, GCN norm, edge similarity, PyG inputs), random/DICE attacks;
 - `supernet`: sliceable ("once-for-all") Linear / LayerNorm / Conv1d / Conv2d (channels and centre-cropped kernels) /
-  attention / feed-forward layers that compute with
-  a leading slice of their weights and extract it as a plain layer (weight-sharing supernets, NAS);
+  attention / feed-forward layers that compute with a leading slice of their weights and extract it as a plain layer
+  (weight-sharing supernets, NAS);
 - `diffusion`: glue over diffusers (optional extra `diffusion`): the zoo's tiny U-Net and noise schedule, the
   ε-prediction loss for any denoiser, sampling with classifier-free guidance, a short denoiser-fitting loop, digits
   as images in [-1, 1];
