@@ -82,6 +82,36 @@ def leading_slice(tensor: torch.Tensor, shape: tuple[int, ...] | torch.Size) -> 
     return tensor[tuple(slice(0, s) for s in shape)].contiguous()
 
 
+_CONV_ATTRIBUTES = (
+    "in_channels",
+    "out_channels",
+    "kernel_size",
+    "stride",
+    "padding",
+    "dilation",
+    "transposed",
+    "output_padding",
+    "groups",
+    "padding_mode",
+    "_reversed_padding_repeated_twice",
+)
+
+
+def _share_conv(cls, conv: nn.Module, expected: type):
+    """A `cls` super convolution built around `conv`'s own parameter tensors and attributes (no copy)."""
+    if not isinstance(conv, expected):
+        raise TypeError(f"`conv` must be an nn.{expected.__name__}, got {type(conv).__name__}.")
+    if conv.padding_mode != "zeros":
+        raise ValueError(f"`conv.padding_mode` must be 'zeros', got {conv.padding_mode!r}.")
+    layer = cls.__new__(cls)
+    nn.Module.__init__(layer)
+    for name in _CONV_ATTRIBUTES:
+        setattr(layer, name, getattr(conv, name))
+    layer.weight, layer.bias = conv.weight, conv.bias
+    layer.reset_active()
+    return layer
+
+
 class SuperLayer:
     """Marker base of the sliceable layers: `set_active(...)`, `reset_active()` and `extract()`."""
 
@@ -256,29 +286,7 @@ class SuperConv1d(nn.Conv1d, SuperLayer):
     @classmethod
     def from_conv1d(cls, conv: nn.Conv1d) -> SuperConv1d:
         """A super convolution that shares `conv`'s parameter tensors (no copy)."""
-        if not isinstance(conv, nn.Conv1d):
-            raise TypeError(f"`conv` must be an nn.Conv1d, got {type(conv).__name__}.")
-        if conv.padding_mode != "zeros":
-            raise ValueError(f"`conv.padding_mode` must be 'zeros', got {conv.padding_mode!r}.")
-        layer = cls.__new__(cls)
-        nn.Module.__init__(layer)
-        for name in (
-            "in_channels",
-            "out_channels",
-            "kernel_size",
-            "stride",
-            "padding",
-            "dilation",
-            "transposed",
-            "output_padding",
-            "groups",
-            "padding_mode",
-            "_reversed_padding_repeated_twice",
-        ):
-            setattr(layer, name, getattr(conv, name))
-        layer.weight, layer.bias = conv.weight, conv.bias
-        layer.reset_active()
-        return layer
+        return _share_conv(cls, conv, nn.Conv1d)
 
     def reset_active(self) -> None:
         self.active_in_channels, self.active_out_channels = self.in_channels, self.out_channels
@@ -371,29 +379,7 @@ class SuperConv2d(nn.Conv2d, SuperLayer):
     @classmethod
     def from_conv2d(cls, conv: nn.Conv2d) -> SuperConv2d:
         """A super convolution that shares `conv`'s parameter tensors (no copy)."""
-        if not isinstance(conv, nn.Conv2d):
-            raise TypeError(f"`conv` must be an nn.Conv2d, got {type(conv).__name__}.")
-        if conv.padding_mode != "zeros":
-            raise ValueError(f"`conv.padding_mode` must be 'zeros', got {conv.padding_mode!r}.")
-        layer = cls.__new__(cls)
-        nn.Module.__init__(layer)
-        for name in (
-            "in_channels",
-            "out_channels",
-            "kernel_size",
-            "stride",
-            "padding",
-            "dilation",
-            "transposed",
-            "output_padding",
-            "groups",
-            "padding_mode",
-            "_reversed_padding_repeated_twice",
-        ):
-            setattr(layer, name, getattr(conv, name))
-        layer.weight, layer.bias = conv.weight, conv.bias
-        layer.reset_active()
-        return layer
+        return _share_conv(cls, conv, nn.Conv2d)
 
     @property
     def max_kernel_size(self) -> int:
