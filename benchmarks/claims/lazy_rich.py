@@ -27,7 +27,7 @@ Rules (seeds 10, 11, 12, unit = seed; α = 20 is the lazy run, α ≤ 2 rich):
 
 Calibration: the step budget, the 0.3 gap bar and the α grid were chosen on a development sweep with seeds 0 and 1
 (α from 0.25 to 20, 60 000 steps), which showed the delay growing with α and the test loss at the train fit near
-0.4–0.5 of its start at α = 1 (the brief's bar of 0.5 would sit on that edge); the claim's seeds were not used then.
+0.4–0.5 of its start at α = 1 (a bar of 0.5 would sit on that edge); the claim's seeds were not used then.
 The relative weight change is recorded and plotted under no rule.
 
 Run: `python benchmarks/claims/lazy_rich.py [--smoke]` (12 runs of about 10 s of CPU each on one idle thread; each run
